@@ -1,0 +1,3 @@
+from tbyte_policy.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The pipeline: sources → resources + inventory → engine → findings → suppressions → report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from tbyte_policy import __version__
+from tbyte_policy.catalogue import Rule, load_catalogue
+from tbyte_policy.config import Config, apply_suppressions, configure_rules
+from tbyte_policy.engine import Engine
+from tbyte_policy.findings import Report, ReportError
+from tbyte_policy.inventory import Inventory
+from tbyte_policy.loader import DEFAULT_MAX_FILE_BYTES, Document, LoadResult, load_paths
+from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
+from tbyte_policy.shape import shape_problems
+
+
+@dataclass
+class AuditOptions:
+    namespace: str = "default"
+    config: Config = field(default_factory=Config)
+    today: dt.date = field(default_factory=dt.date.today)
+    rules: list[Rule] | None = None  # the configured catalogue; loaded from rules/ when None
+
+
+def scan_paths(paths: Iterable[str], options: AuditOptions) -> Report:
+    loaded = load_paths(paths, max_file_bytes=options.config.max_file_size or DEFAULT_MAX_FILE_BYTES,
+                        exclude=options.config.exclude)
+    return audit_documents(loaded, options)
+
+
+def audit_documents(loaded: LoadResult, options: AuditOptions, mode: str = "scan") -> Report:
+    errors = [ReportError(error.path, error.line, error.message) for error in loaded.errors]
+    resources = build_resources(loaded.documents, options.namespace, errors)
+    report = audit_resources(resources, options, mode, errors)
+    report.files, report.skipped_documents = loaded.files, loaded.skipped_documents
+    return report
+
+
+def build_resources(documents: Iterable[Document], default_namespace: str, errors: list[ReportError]) -> list[Resource]:
+    resources = []
+    for document in documents:
+        body = document.body
+        metadata = mapping(body.get("metadata"))
+        name = metadata.get("name")
+        if not isinstance(name, str) or not name:
+            generated = metadata.get("generateName")
+            if not isinstance(generated, str) or not generated:
+                errors.append(ReportError(document.path, document.line,
+                                          f"{body['kind']} has no metadata.name; it cannot be applied"))
+                continue
+            name = generated + "*"
+        namespace = None
+        if body["kind"] not in CLUSTER_SCOPED_KINDS:
+            given = metadata.get("namespace")
+            namespace = given if isinstance(given, str) and given else default_namespace
+        source = Source(document.path, document.line, document.column, document.helm_source, document.list_pointer)
+        resource = Resource(body["apiVersion"], body["kind"], name, namespace, body, source)
+        for pointer, message in shape_problems(resource):
+            line, _ = resource.position(pointer)
+            errors.append(ReportError(document.path, line, f"{resource.ref}: {message}"))
+        resources.append(resource)
+    return resources
+
+
+def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
+                    errors: list[ReportError] | None = None) -> Report:
+    rules = options.rules if options.rules is not None else configure_rules(load_catalogue(), options.config)
+    inventory = Inventory(resources, options.namespace)
+    findings, internal_errors = Engine(rules, mode).run(inventory)
+    suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules, options.today)
+    all_errors = sorted([*(errors or []), *suppression_errors], key=ReportError.sort_key)
+    return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
+                  errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),
+                  mode=mode)

@@ -1,0 +1,142 @@
+"""The rule catalogue: policy as data, loaded from ``rules/*.yaml`` and bound to check functions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tbyte_policy.bundle import bundled_dir
+from tbyte_policy.checks import CHECKS, Check, load_check_modules
+from tbyte_policy.findings import FAMILIES, SEVERITIES
+from tbyte_policy.model import POD_BEARING_KINDS
+
+DOC_SECTIONS = ("what", "why", "example", "fix")
+CONTAINER_ROLES = frozenset({"container", "sidecar", "init", "ephemeral"})
+MODES = frozenset({"scan", "live"})
+_RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")
+_KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_RULE_FIELDS = {"id", "name", "severity", "title", "check", "kinds", "container_roles", "params", "modes",
+                "enabled", "presets", "docs"}
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    family: str
+    severity: str
+    title: str
+    check: Check
+    kinds: frozenset[str]
+    docs: dict[str, str]
+    params: dict[str, Any] = field(default_factory=dict)
+    container_roles: frozenset[str] = CONTAINER_ROLES
+    modes: frozenset[str] = MODES
+    enabled: bool = True
+    presets: frozenset[str] = frozenset()
+    source: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.check.target
+
+    @property
+    def remediation(self) -> str:
+        return self.docs["fix"].strip()
+
+    def with_overrides(self, **changes: Any) -> "Rule":
+        return replace(self, **changes)
+
+
+def load_catalogue(directory: Path | None = None) -> list[Rule]:
+    load_check_modules()
+    directory = directory or bundled_dir("rules")
+    rules: list[Rule] = []
+    for path in sorted(directory.glob("*.yaml")):
+        with path.open(encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=yaml.CSafeLoader)
+        rules.extend(_family_rules(data, path))
+    _check_unique(rules)
+    return sorted(rules, key=lambda rule: rule.id)
+
+
+def _family_rules(data: Any, path: Path) -> list[Rule]:
+    if not isinstance(data, dict) or data.get("family") not in FAMILIES or not isinstance(data.get("rules"), list):
+        raise CatalogueError(f"{path}: a rules file needs `family` (one of {', '.join(FAMILIES)}) and `rules`")
+    return [_rule(entry, data["family"], path) for entry in data["rules"]]
+
+
+def _rule(entry: Any, family: str, path: Path) -> Rule:
+    where = f"{path}: rule {entry.get('id', '?') if isinstance(entry, dict) else '?'}"
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"{where}: not a mapping")
+    unknown = set(entry) - _RULE_FIELDS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown fields {sorted(unknown)}")
+    if not _RULE_ID.match(str(entry.get("id"))):
+        raise CatalogueError(f"{where}: id must look like ABC123")
+    if not _KEBAB.match(str(entry.get("name"))):
+        raise CatalogueError(f"{where}: name must be kebab-case")
+    if entry.get("severity") not in SEVERITIES:
+        raise CatalogueError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    check = CHECKS.get(entry.get("check"))
+    if check is None:
+        raise CatalogueError(f"{where}: unknown check {entry.get('check')!r}")
+    docs = entry.get("docs") or {}
+    missing = [section for section in DOC_SECTIONS if not str(docs.get(section, "")).strip()]
+    if missing or not str(entry.get("title", "")).strip():
+        raise CatalogueError(f"{where}: title and docs sections {', '.join(DOC_SECTIONS)} are required (missing {missing})")
+    kinds = _kinds(entry.get("kinds"), check.target, where)
+    roles = frozenset(entry.get("container_roles") or CONTAINER_ROLES)
+    if not roles <= CONTAINER_ROLES:
+        raise CatalogueError(f"{where}: container_roles must be among {sorted(CONTAINER_ROLES)}")
+    modes = frozenset(entry.get("modes") or MODES)
+    if not modes <= MODES:
+        raise CatalogueError(f"{where}: modes must be among {sorted(MODES)}")
+    params = dict(check.defaults)
+    extra = set(entry.get("params") or {}) - set(check.defaults)
+    if extra:
+        raise CatalogueError(f"{where}: check {check.name} takes no params {sorted(extra)}")
+    params.update(entry.get("params") or {})
+    return Rule(id=entry["id"], name=entry["name"], family=family, severity=entry["severity"],
+                title=str(entry["title"]).strip(), check=check, kinds=kinds,
+                docs={section: str(docs[section]).rstrip() for section in DOC_SECTIONS}, params=params,
+                container_roles=roles, modes=modes, enabled=bool(entry.get("enabled", True)),
+                presets=frozenset(entry.get("presets") or ()), source=path.name)
+
+
+def _kinds(value: Any, target: str, where: str) -> frozenset[str]:
+    if target == "namespace":
+        return frozenset({"Namespace"})
+    if not value:
+        if target in ("pod", "container"):
+            return POD_BEARING_KINDS
+        raise CatalogueError(f"{where}: `kinds` is required for {target} checks")
+    kinds = set()
+    for kind in value:
+        kinds.update(POD_BEARING_KINDS if kind == "pod-bearing" else {kind})
+    if target in ("pod", "container") and not kinds <= POD_BEARING_KINDS:
+        raise CatalogueError(f"{where}: pod and container checks target pod-bearing kinds only")
+    return frozenset(kinds)
+
+
+def _check_unique(rules: list[Rule]) -> None:
+    for attribute in ("id", "name"):
+        seen: dict[str, Rule] = {}
+        for rule in rules:
+            value = getattr(rule, attribute)
+            if value in seen:
+                raise CatalogueError(f"duplicate rule {attribute} {value!r} in {rule.source} and {seen[value].source}")
+            seen[value] = rule
+
+
+def find_rule(rules: list[Rule], key: str) -> Rule | None:
+    return next((rule for rule in rules if key in (rule.id, rule.name)), None)

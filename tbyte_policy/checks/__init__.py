@@ -1,0 +1,61 @@
+"""Check functions, grouped by family in the modules of this package.
+
+A check is registered with ``@check(name, target, **param_defaults)``; rules in ``rules/*.yaml`` name it.
+Targets: ``container`` (gets a ContainerView), ``pod`` (a PodView), ``object`` (a Resource of the rule's
+kinds), ``namespace`` (a namespace name, once per namespace of the run). Every check also gets a
+``CheckContext`` with the params, the inventory and the mode; it yields ``Problem``s.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+if TYPE_CHECKING:
+    from tbyte_policy.inventory import Inventory
+    from tbyte_policy.model import Problem
+
+TARGETS = ("container", "pod", "object", "namespace")
+FAMILY_MODULES = ("probes", "resources", "security_context", "images", "pdb", "hpa", "network_policy",
+                  "secrets", "replicas", "rollout", "services", "ingress", "schema", "runtime")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    params: dict[str, Any]
+    inventory: "Inventory"
+    mode: str = "scan"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    target: str
+    function: Callable[[Any, CheckContext], Iterable["Problem"]]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, target: str, **defaults: Any):
+    if target not in TARGETS:
+        raise ValueError(f"unknown check target {target!r}")
+
+    def register(function):
+        if name in CHECKS:
+            raise ValueError(f"check {name!r} registered twice")
+        CHECKS[name] = Check(name, target, function, defaults)
+        return function
+
+    return register
+
+
+def load_check_modules() -> None:
+    for module in FAMILY_MODULES:
+        try:
+            importlib.import_module(f"tbyte_policy.checks.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tbyte_policy.checks.{module}":
+                raise

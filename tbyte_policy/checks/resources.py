@@ -1,0 +1,49 @@
+"""resources: requests, limits and quantities that cannot be what was meant."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.model import ContainerView, Problem, mapping
+from tbyte_policy.quantity import try_quantity
+
+_MEBIBYTE = Decimal(2**20)
+
+
+@check("resource-field-missing", "container", section="requests", resource="cpu")
+def resource_field_missing(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    section, resource = ctx.params["section"], ctx.params["resource"]
+    values = container.resources.get(section)
+    if not isinstance(values, dict) or values.get(resource) in (None, ""):
+        singular = {"requests": "request", "limits": "limit"}[section]
+        pointer = f"{container.pointer}/resources/{section}" if isinstance(values, dict) else f"{container.pointer}/resources"
+        yield Problem(f"container {container.name} sets no {resource} {singular}", pointer, container.name)
+
+
+@check("request-above-limit", "container")
+def request_above_limit(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    requests, limits = mapping(container.resources.get("requests")), mapping(container.resources.get("limits"))
+    for resource in sorted(set(requests) & set(limits), key=str):
+        request, limit = try_quantity(requests[resource]), try_quantity(limits[resource])
+        if request is not None and limit is not None and request > limit:
+            yield Problem(f"container {container.name} requests more {resource} ({requests[resource]}) than its "
+                          f"limit ({limits[resource]}); the API server rejects this",
+                          f"{container.pointer}/resources/requests/{resource}", container.name)
+
+
+@check("quantity-invalid", "container")
+def quantity_invalid(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    for section in ("requests", "limits"):
+        for resource, value in mapping(container.resources.get(section)).items():
+            pointer = f"{container.pointer}/resources/{section}/{resource}"
+            quantity = try_quantity(value)
+            if quantity is None:
+                yield Problem(f"container {container.name}: {section}.{resource} {value!r} is not a Kubernetes "
+                              f"quantity", pointer, container.name)
+            elif resource == "memory" and quantity < _MEBIBYTE:
+                hint = f" ({value!r} means {quantity.normalize():f} bytes; did you mean {str(value)[:-1]}Mi?)" \
+                    if isinstance(value, str) and value.endswith("m") else ""
+                yield Problem(f"container {container.name}: memory {section[:-1]} {value!r} is under 1Mi{hint}",
+                              pointer, container.name)

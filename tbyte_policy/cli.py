@@ -1,0 +1,153 @@
+"""The command line: thin commands that parse options, call the library and return an exit code.
+
+Exit codes (one contract for every command):
+  0  nothing at or above the --fail-on threshold
+  1  findings at or above the threshold
+  2  input, configuration or usage errors (even when there are findings too)
+  3  internal error
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tbyte_policy import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Policy-as-code production-readiness scanner for Kubernetes.")
+rules_app = typer.Typer(add_completion=False, invoke_without_command=True, help="List and explain the rules.")
+reference_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The bundled reference manifests.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(reference_app, name="reference")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tbyte-policy {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Policy-as-code production-readiness scanner for Kubernetes."""
+
+
+def fail(message: str, code: int = EXIT_INPUT) -> typer.Exit:
+    typer.echo(f"tbyte-policy: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _severity(value: str) -> str:
+    from tbyte_policy.findings import SEVERITIES
+
+    if value not in SEVERITIES:
+        raise typer.BadParameter(f"must be one of {', '.join(SEVERITIES)}")
+    return value
+
+
+def _use_color(output: Optional[Path]) -> bool:
+    return output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@app.command()
+def scan(
+    paths: list[str] = typer.Argument(None, help="Files or directories (recursive); - for stdin. "
+                                                 "Default: the bundled reference manifests."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table, json, or any --report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    reports: list[str] = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable)."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: high]."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n",
+                                            help="Namespace for objects without one [default: default]."),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
+                                                                      "found upward from the scanned path]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report)."),
+) -> None:
+    """Audit rendered manifests (helm template / kustomize output)."""
+    from tbyte_policy.commands import run_scan
+
+    raise typer.Exit(run_scan(paths or [], output_format=output_format, output=output, reports=reports,
+                              fail_on=fail_on, namespace=namespace, config_path=config_path, quiet=quiet,
+                              color=_use_color(output)))
+
+
+@rules_app.callback()
+def rules_list(ctx: typer.Context) -> None:
+    """List every rule with its id, family and severity."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tbyte_policy.commands import list_rules
+
+    typer.echo(list_rules(), nl=False)
+
+
+@rules_app.command("explain")
+def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> None:
+    """Print one rule's documentation."""
+    from tbyte_policy.commands import explain_rule
+
+    text = explain_rule(rule)
+    if text is None:
+        raise fail(f"no rule {rule!r} (see `tbyte-policy rules`)")
+    typer.echo(text, nl=False)
+
+
+@reference_app.command("list")
+def reference_list() -> None:
+    """List the variants of the reference manifests and their files."""
+    from tbyte_policy import reference
+
+    typer.echo(reference.describe(), nl=False)
+
+
+@reference_app.command("show")
+def reference_show(variant: Optional[str] = typer.Option(None, "--variant", help="Variant [default: production].")) -> None:
+    """Print a variant's YAML."""
+    from tbyte_policy import reference
+
+    try:
+        typer.echo(reference.show(variant), nl=False)
+    except reference.UnknownVariant as exc:
+        raise fail(str(exc)) from None
+
+
+@reference_app.command("export")
+def reference_export(
+    directory: Path = typer.Argument(..., help="Where to write the files."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Variant [default: production]."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace [default: tbyte]."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Write a variant's files into DIRECTORY."""
+    from tbyte_policy import reference
+
+    try:
+        written = reference.export(directory, variant, namespace, force=force)
+    except (reference.UnknownVariant, reference.WouldOverwrite) as exc:
+        raise fail(str(exc)) from None
+    for path in written:
+        typer.echo(str(path))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the exit-code contract holds even for our own bugs
+        if os.environ.get("TBYTE_POLICY_DEBUG"):
+            raise
+        # Only the type: an exception's text could quote input, and input may hold secret values.
+        typer.echo(f"tbyte-policy: internal error ({type(exc).__name__}); set TBYTE_POLICY_DEBUG=1 for a traceback",
+                   err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,118 @@
+"""What the CLI commands do, as plain functions of their options (the CLI only parses them)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tbyte_policy.audit import AuditOptions, scan_paths
+from tbyte_policy.catalogue import Rule, find_rule, load_catalogue
+from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
+from tbyte_policy.findings import Report
+from tbyte_policy.reporters import FORMATS, render
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _error(message: str) -> None:
+    print(f"tbyte-policy: {message}", file=sys.stderr)
+
+
+def resolve_config(config_path: Path | None, paths: list[str]) -> Config:
+    if config_path is not None:
+        if not config_path.is_file():
+            raise ConfigError(f"{config_path}: config file not found")
+        return load_config(config_path)
+    start = next((Path(path) for path in paths if path != "-"), Path.cwd())
+    found = find_config(start if start.exists() else Path.cwd())
+    return load_config(found) if found else Config()
+
+
+def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
+    targets = []
+    for entry in reports:
+        name, separator, file = entry.partition("=")
+        if not separator or not file or name not in FORMATS:
+            raise ValueError(f"--report takes FORMAT=FILE with FORMAT one of {', '.join(FORMATS)}, not {entry!r}")
+        targets.append((name, Path(file)))
+    return targets
+
+
+def prepare(paths: list[str], config_path: Path | None, namespace: str | None) -> AuditOptions:
+    config = resolve_config(config_path, paths)
+    rules = configure_rules(load_catalogue(), config)
+    return AuditOptions(namespace=namespace or config.namespace or "default", config=config, rules=rules)
+
+
+def run_scan(paths: list[str], *, output_format: str, output: Path | None, reports: list[str], fail_on: str | None,
+             namespace: str | None, config_path: Path | None, quiet: bool, color: bool) -> int:
+    if output_format not in FORMATS:
+        _error(f"--format must be one of {', '.join(FORMATS)}")
+        return EXIT_INPUT
+    try:
+        targets = parse_report_targets(reports)
+        options = prepare(paths, config_path, namespace)
+    except (ValueError, ConfigError) as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    threshold = fail_on or options.config.fail_on or "high"
+    if not paths:
+        from tbyte_policy import reference
+
+        paths = [str(path) for path in reference.variant_files(None)]
+        options.namespace = namespace or "tbyte"
+    report = scan_paths(paths, options)
+    return emit(report, output_format=output_format, output=output, targets=targets, quiet=quiet, color=color,
+                fail_on=threshold)
+
+
+def emit(report: Report, *, output_format: str, output: Path | None, targets: list[tuple[str, Path]], quiet: bool,
+         color: bool, fail_on: str) -> int:
+    """Write the main output and every --report file; return the exit code."""
+    try:
+        for name, file in targets:
+            file.write_text(render(name, report), encoding="utf-8")
+        if output is not None:
+            output.write_text(_render_main(output_format, report, color=False), encoding="utf-8")
+        elif not quiet:
+            sys.stdout.write(_render_main(output_format, report, color=color))
+    except OSError as exc:
+        _error(f"cannot write report: {exc}")
+        return EXIT_INPUT
+    return report.exit_code(fail_on)
+
+
+def _render_main(output_format: str, report: Report, *, color: bool) -> str:
+    return render("table", report, color=color) if output_format == "table" else render(output_format, report)
+
+
+def list_rules(rules: list[Rule] | None = None) -> str:
+    rules = rules if rules is not None else load_catalogue()
+    rows = [("ID", "NAME", "FAMILY", "SEVERITY", "DEFAULT", "TITLE")]
+    for rule in rules:
+        default = "on" if rule.enabled else ("preset:" + ",".join(sorted(rule.presets)) if rule.presets else "off")
+        rows.append((rule.id, rule.name, rule.family, rule.severity, default, rule.title))
+    widths = [max(len(row[index]) for row in rows) for index in range(5)]
+    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5] + "\n"
+                   for row in rows)
+
+
+def explain_rule(key: str) -> str | None:
+    rule = find_rule(load_catalogue(), key)
+    return rule_markdown(rule) if rule else None
+
+
+def rule_markdown(rule: Rule) -> str:
+    """A rule's documentation page; `rules explain` prints it and `rules docs` writes it."""
+    kinds = ", ".join(sorted(rule.kinds))
+    params = "".join(f"- `{name}`: `{value!r}`\n" for name, value in sorted(rule.params.items())) or "none\n"
+    default = "enabled" if rule.enabled else ("enabled by the " + ", ".join(sorted(rule.presets)) + " preset"
+                                              if rule.presets else "disabled")
+    return (f"# {rule.id} {rule.name}\n\n{rule.title}\n\n"
+            f"- Family: `{rule.family}`\n- Severity: `{rule.severity}`\n- Default: {default}\n"
+            f"- Targets: {rule.target} of {kinds}\n- Modes: {', '.join(sorted(rule.modes))}\n\n"
+            f"## What it checks\n\n{rule.docs['what'].strip()}\n\n"
+            f"## Why it matters\n\n{rule.docs['why'].strip()}\n\n"
+            f"## Example\n\n```yaml\n{rule.docs['example'].strip()}\n```\n\n"
+            f"## Fix\n\n{rule.docs['fix'].strip()}\n\n"
+            f"## Parameters\n\n{params}")

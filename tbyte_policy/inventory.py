@@ -1,0 +1,161 @@
+"""All resources of one run, indexed so that cross-resource rules never scan every object per object."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from tbyte_policy.model import POD_BEARING_KINDS, PodView, Resource, mapping, pod_view
+from tbyte_policy.selectors import label_selector_matches, map_selector_matches
+
+T = TypeVar("T")
+
+AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
+SCALABLE_KINDS = ("Deployment", "StatefulSet", "Rollout", "ReplicaSet")
+
+
+class SelectorIndex(Generic[T]):
+    """Objects carrying a label selector, found from a pod's labels without trying every object.
+
+    Each object is filed under one of its matchLabels pairs (any pod it selects must carry that pair)
+    or, when it has none, in a per-namespace list that is always tried.
+    """
+
+    def __init__(self, matches: Callable[[Any, dict], bool]):
+        self._matches = matches
+        self._by_pair: dict[tuple[str | None, str, str], list[tuple[T, Any]]] = defaultdict(list)
+        self._unkeyed: dict[str | None, list[tuple[T, Any]]] = defaultdict(list)
+
+    def add(self, item: T, namespace: str | None, selector: Any, match_labels: Any) -> None:
+        pairs = match_labels.items() if isinstance(match_labels, dict) else ()
+        pair = next(((key, value) for key, value in pairs if isinstance(value, str)), None)
+        if pair is None:
+            self._unkeyed[namespace].append((item, selector))
+        else:
+            self._by_pair[(namespace, *pair)].append((item, selector))
+
+    def matching(self, namespace: str | None, labels: dict[str, str]) -> list[T]:
+        found = [item for item, selector in self._unkeyed.get(namespace, ()) if self._matches(selector, labels)]
+        for key, value in labels.items():
+            for item, selector in self._by_pair.get((namespace, key, value), ()):
+                if self._matches(selector, labels):
+                    found.append(item)
+        return found
+
+
+class Inventory:
+    def __init__(self, resources: Iterable[Resource], default_namespace: str = "default"):
+        self.resources: list[Resource] = list(resources)
+        self.default_namespace = default_namespace
+        self._by_kind: dict[str, list[Resource]] = defaultdict(list)
+        self._by_name: dict[tuple[str, str | None, str], Resource] = {}
+        self._by_namespace_kind: dict[tuple[str | None, str], list[Resource]] = defaultdict(list)
+        for resource in self.resources:
+            self._by_kind[resource.kind].append(resource)
+            self._by_name.setdefault((resource.kind, resource.namespace, resource.name), resource)
+            self._by_namespace_kind[(resource.namespace, resource.kind)].append(resource)
+
+        self.workload_ref_targets: set[Resource] = set()
+        self._pods: dict[Resource, PodView] = {}
+        self._pods_by_namespace: dict[str | None, list[PodView]] = defaultdict(list)
+        self._pods_by_label: dict[tuple[str | None, str, str], list[PodView]] = defaultdict(list)
+        for resource in self.resources:
+            if resource.kind in POD_BEARING_KINDS and resource.controller_owner is None:
+                self._file_pods(resource)
+
+        self.pdbs = SelectorIndex[Resource](label_selector_matches)
+        for pdb in self.kind("PodDisruptionBudget"):
+            selector = pdb.spec.get("selector")
+            self.pdbs.add(pdb, pdb.namespace, selector, mapping(selector).get("matchLabels"))
+        self.network_policies = SelectorIndex[Resource](label_selector_matches)
+        for policy in self.kind("NetworkPolicy"):
+            selector = policy.spec.get("podSelector")
+            self.network_policies.add(policy, policy.namespace, selector, mapping(selector).get("matchLabels"))
+        self.services = SelectorIndex[Resource](map_selector_matches)
+        for service in self.kind("Service"):
+            selector = service.spec.get("selector")
+            if isinstance(selector, dict) and selector:
+                self.services.add(service, service.namespace, selector, selector)
+
+        self._autoscalers: dict[tuple[str | None, str, str], list[Resource]] = defaultdict(list)
+        for autoscaler in self.autoscalers():
+            target = scale_target(autoscaler)
+            if target:
+                self._autoscalers[(autoscaler.namespace, *target)].append(autoscaler)
+
+    def _file_pods(self, resource: Resource) -> None:
+        holder = None
+        if resource.kind == "Rollout" and isinstance(resource.spec.get("workloadRef"), dict):
+            reference = resource.spec["workloadRef"]
+            holder = self.get(reference.get("kind") or "Deployment", resource.namespace, reference.get("name"))
+            if holder is None:
+                return
+            self.workload_ref_targets.add(holder)
+        pods = pod_view(resource, holder)
+        if pods is None:
+            return
+        self._pods[resource] = pods
+        self._pods_by_namespace[resource.namespace].append(pods)
+        for key, value in pods.labels.items():
+            self._pods_by_label[(resource.namespace, key, value)].append(pods)
+
+    # --- lookups ---
+
+    def kind(self, kind: str, namespace: str | None | type(...) = ...) -> list[Resource]:
+        if namespace is ...:
+            return self._by_kind.get(kind, [])
+        return self._by_namespace_kind.get((namespace, kind), [])
+
+    def get(self, kind: str, namespace: str | None, name: Any) -> Resource | None:
+        return self._by_name.get((kind, namespace, name)) if isinstance(name, str) else None
+
+    def namespaces(self) -> list[str]:
+        names = {resource.namespace for resource in self.resources if resource.namespace}
+        names.update(namespace.name for namespace in self.kind("Namespace"))
+        return sorted(names)
+
+    def autoscalers(self, namespace: str | None | type(...) = ...) -> list[Resource]:
+        return [scaler for kind in AUTOSCALER_KINDS for scaler in self.kind(kind, namespace)]
+
+    def autoscalers_of(self, workload: Resource) -> list[Resource]:
+        return self._autoscalers.get((workload.namespace, workload.kind, workload.name), [])
+
+    # --- pods ---
+
+    def pods_of(self, workload: Resource) -> PodView | None:
+        """The pods a workload runs (the controller's template; a Rollout's workloadRef resolved)."""
+        return self._pods.get(workload)
+
+    def workloads(self, namespace: str | None | type(...) = ...) -> list[PodView]:
+        if namespace is ...:
+            return list(self._pods.values())
+        return self._pods_by_namespace.get(namespace, [])
+
+    def pods_matching(self, namespace: str | None, selector: Any) -> list[PodView]:
+        """Pods (by their workload) that a metav1.LabelSelector selects in ``namespace``."""
+        if not isinstance(selector, dict):
+            return []
+        match_labels = selector.get("matchLabels")
+        pair = next(((k, v) for k, v in match_labels.items() if isinstance(v, str)), None) \
+            if isinstance(match_labels, dict) else None
+        candidates = self._pods_by_label.get((namespace, *pair), []) if pair else self.workloads(namespace)
+        return [pods for pods in candidates if label_selector_matches(selector, pods.labels)]
+
+    def pods_matching_map(self, namespace: str | None, selector: Any) -> list[PodView]:
+        """Pods that a Service-style map selector selects; an empty or absent map selects none."""
+        if not isinstance(selector, dict) or not selector:
+            return []
+        return self.pods_matching(namespace, {"matchLabels": selector}) \
+            if all(isinstance(value, str) for value in selector.values()) \
+            else [pods for pods in self.workloads(namespace) if map_selector_matches(selector, pods.labels)]
+
+
+def scale_target(autoscaler: Resource) -> tuple[str, str] | None:
+    """(kind, name) an HPA or KEDA ScaledObject scales; KEDA's kind defaults to Deployment."""
+    target = autoscaler.spec.get("scaleTargetRef")
+    if not isinstance(target, dict) or not isinstance(target.get("name"), str):
+        return None
+    kind = target.get("kind")
+    if autoscaler.kind == "ScaledObject" and not kind:
+        kind = "Deployment"
+    return (kind, target["name"]) if isinstance(kind, str) else None

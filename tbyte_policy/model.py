@@ -1,0 +1,255 @@
+"""The resource model: a Kubernetes object, where it came from, and typed views of its pods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from tbyte_policy.loader import MarkedDict, MarkedList
+
+# Kinds the API serves cluster-wide; any other kind takes a namespace, like kubectl assumes.
+CLUSTER_SCOPED_KINDS = frozenset({
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+    "CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass", "APIService",
+    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding", "CSIDriver", "CSINode", "VolumeSnapshotClass",
+    "ClusterSecretStore", "ClusterExternalSecret", "ClusterIssuer", "ClusterTriggerAuthentication",
+    "ClusterAnalysisTemplate", "PodSecurityPolicy", "FlowSchema", "PriorityLevelConfiguration",
+})
+
+# kind -> JSON pointer of its pod template (metadata + spec), relative to the object.
+POD_TEMPLATE_POINTERS = {
+    "Deployment": "/spec/template",
+    "StatefulSet": "/spec/template",
+    "DaemonSet": "/spec/template",
+    "ReplicaSet": "/spec/template",
+    "Job": "/spec/template",
+    "CronJob": "/spec/jobTemplate/spec/template",
+    "Rollout": "/spec/template",
+}
+POD_BEARING_KINDS = frozenset({"Pod", *POD_TEMPLATE_POINTERS})
+CONTAINER_LISTS = (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral"))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    path: str | None
+    line: int | None
+    column: int | None = None
+    helm_source: str | None = None
+    pointer_prefix: str = ""  # "/items/3" when the object is an item of a kind: List
+
+
+@dataclass(eq=False, slots=True)
+class Resource:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    raw: dict
+    source: Source
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def metadata(self) -> dict:
+        return mapping(self.raw.get("metadata"))
+
+    @property
+    def labels(self) -> dict:
+        return string_map(self.metadata.get("labels"))
+
+    @property
+    def annotations(self) -> dict:
+        return string_map(self.metadata.get("annotations"))
+
+    @property
+    def spec(self) -> dict:
+        return mapping(self.raw.get("spec"))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    @property
+    def controller_owner(self) -> dict | None:
+        for owner in sequence(self.metadata.get("ownerReferences")):
+            if isinstance(owner, dict) and owner.get("controller") is True:
+                return owner
+        return None
+
+    def get(self, pointer: str) -> Any:
+        return resolve(self.raw, pointer)
+
+    def position(self, pointer: str) -> tuple[int | None, int | None]:
+        """Line and column of the field at ``pointer``, or of its nearest parent present in the source."""
+        line, column = self.source.line, self.source.column
+        node: Any = self.raw
+        for part in split_pointer(pointer):
+            if isinstance(node, dict):
+                if part not in node:
+                    break
+                found = node.key_position(part) if isinstance(node, MarkedDict) else None
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                found = node.item_position(int(part)) if isinstance(node, MarkedList) else None
+                node = node[int(part)]
+            else:
+                break
+            if found:
+                line, column = found
+        return line, column
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    pod: "PodView"
+    raw: dict
+    role: str  # container | init | sidecar | ephemeral
+    pointer: str
+
+    @property
+    def name(self) -> str:
+        name = self.raw.get("name")
+        return name if isinstance(name, str) else f"#{self.pointer.rsplit('/', 1)[-1]}"
+
+    @property
+    def security_context(self) -> dict:
+        return mapping(self.raw.get("securityContext"))
+
+    @property
+    def resources(self) -> dict:
+        return mapping(self.raw.get("resources"))
+
+    @property
+    def ports(self) -> list[dict]:
+        return [port for port in sequence(self.raw.get("ports")) if isinstance(port, dict)]
+
+    def declares_port(self, port: int | str) -> bool:
+        return any(port in (entry.get("name"), entry.get("containerPort")) for entry in self.ports)
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    """The pod a resource runs: a Pod's own spec, or a controller's pod template."""
+
+    resource: Resource
+    pointer: str  # pointer of the pod spec, e.g. /spec/template/spec
+    spec: dict
+    metadata: dict
+
+    @property
+    def labels(self) -> dict:
+        return string_map(self.metadata.get("labels"))
+
+    @property
+    def security_context(self) -> dict:
+        return mapping(self.spec.get("securityContext"))
+
+    def containers(self, roles: frozenset[str] | None = None) -> Iterator[ContainerView]:
+        for key, role in CONTAINER_LISTS:
+            for index, raw in enumerate(sequence(self.spec.get(key))):
+                if not isinstance(raw, dict):
+                    continue
+                actual = "sidecar" if role == "init" and raw.get("restartPolicy") == "Always" else role
+                if roles is None or actual in roles:
+                    yield ContainerView(self, raw, actual, f"{self.pointer}/{key}/{index}")
+
+    def container_ports(self) -> list[dict]:
+        return [port for container in self.containers(frozenset({"container", "sidecar"})) for port in container.ports]
+
+    def exposes(self, port: int | str, protocol: str | None = None) -> bool:
+        """Whether a (named or numbered) port is declared by a serving container of this pod."""
+        for entry in self.container_ports():
+            if port in (entry.get("name"), entry.get("containerPort")):
+                if protocol is None or entry.get("protocol", "TCP") == protocol:
+                    return True
+        return False
+
+    @property
+    def volumes(self) -> list[dict]:
+        return [volume for volume in sequence(self.spec.get("volumes")) if isinstance(volume, dict)]
+
+
+def pod_view(resource: Resource, template_holder: Resource | None = None) -> PodView | None:
+    """The pods ``resource`` runs: its own spec or pod template, or that of ``template_holder``
+    (the Deployment an Argo Rollout's ``workloadRef`` points at)."""
+    holder = template_holder or resource
+    if holder.kind == "Pod":
+        return PodView(resource, "/spec", holder.spec, holder.metadata)
+    pointer = POD_TEMPLATE_POINTERS.get(holder.kind)
+    template = resolve(holder.raw, pointer) if pointer else None
+    if not isinstance(template, dict):
+        return None
+    return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")))
+
+
+# --- typed access: a field of the wrong type reads as absent (the shape pass reports it) ---
+
+def mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def sequence(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def string_map(value: Any) -> dict:
+    if not isinstance(value, dict):
+        return {}
+    return {key: val for key, val in value.items() if isinstance(key, str) and isinstance(val, str)}
+
+
+def integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def split_pointer(pointer: str) -> list[str]:
+    if not pointer:
+        return []
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer.lstrip("/").split("/")]
+
+
+def escape_pointer_part(part: Any) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def resolve(root: Any, pointer: str) -> Any:
+    node = root
+    for part in split_pointer(pointer):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """Another object named by a finding: a resource of the run, or one that is only referenced."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    path: str | None = None
+    line: int | None = None
+
+    @classmethod
+    def of(cls, resource: Resource, pointer: str = "") -> "ObjectRef":
+        line, _ = resource.position(pointer)
+        return cls(resource.kind, resource.name, resource.namespace, resource.source.path, line)
+
+
+@dataclass
+class Problem:
+    """What a check reports; the engine turns it into a Finding."""
+
+    message: str
+    pointer: str = ""
+    container: str | None = None
+    related: list[ObjectRef] = field(default_factory=list)
+    resource: Resource | ObjectRef | None = None  # when the finding belongs to another object than the one checked

@@ -1,0 +1,23 @@
+"""Reporters: each is a pure function of the report that returns the text to write."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from tbyte_policy.findings import Report
+
+# format name -> "module:function"; imported only when that format is asked for.
+FORMATS: dict[str, str] = {
+    "table": "tbyte_policy.reporters.table:render",
+    "json": "tbyte_policy.reporters.json_report:render",
+}
+
+
+def reporter(name: str) -> Callable[..., str]:
+    module, _, function = FORMATS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def render(name: str, report: Report, **options) -> str:
+    return reporter(name)(report, **options)
