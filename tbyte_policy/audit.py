@@ -69,9 +69,9 @@ def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
                     errors: list[ReportError] | None = None) -> Report:
     rules = options.rules if options.rules is not None else configure_rules(load_catalogue(), options.config)
     inventory = Inventory(resources, options.namespace)
-    findings, internal_errors = Engine(rules, mode).run(inventory)
+    findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
     suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules, options.today)
-    all_errors = sorted([*(errors or []), *suppression_errors], key=ReportError.sort_key)
+    all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
     return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),
                   mode=mode)

@@ -21,15 +21,22 @@ class Engine:
             for kind in rule.kinds:
                 self._by_target_kind[(rule.target, kind)].append(rule)
 
-    def run(self, inventory: Inventory) -> tuple[list[Finding], list[ReportError]]:
+    def run(self, inventory: Inventory) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
+        """Findings, input errors met while checking, and internal errors (a check's own bug)."""
         findings: list[Finding] = []
         failures: list[ReportError] = []
+        nested: list[ReportError] = []
         contexts = {rule.id: CheckContext(rule.params, inventory, self.mode) for rule in self.rules}
 
         def apply(rule: Rule, subject, resource: Resource | None) -> None:
             try:
                 for problem in rule.check.function(subject, contexts[rule.id]):
                     findings.append(_finding(rule, problem, resource))
+            except RecursionError:
+                where = resource or inventory.get("Namespace", None, subject)
+                nested.append(ReportError(where.source.path if where else None, where.source.line if where else None,
+                                          f"{where.ref if where else subject}: document is nested too deeply for "
+                                          f"rule {rule.id} to read"))
             except Exception as exc:  # a check's bug must not take the run down; it is reported (exit 3)
                 where = resource.ref if resource is not None else str(subject)
                 failures.append(ReportError(resource.source.path if resource else None,
@@ -63,7 +70,7 @@ class Engine:
             for rule in self._by_target_kind.get(("namespace", "Namespace"), ()):
                 apply(rule, namespace, None)
         findings.sort(key=Finding.sort_key)
-        return findings, failures
+        return findings, nested, failures
 
 
 def _finding(rule: Rule, problem: Problem, checked: Resource | None) -> Finding:
