@@ -17,6 +17,9 @@ from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
 
 
+UNNAMED = "<unnamed>"
+
+
 @dataclass
 class AuditOptions:
     namespace: str = "default"
@@ -47,11 +50,13 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
         name = metadata.get("name")
         if not isinstance(name, str) or not name:
             generated = metadata.get("generateName")
-            if not isinstance(generated, str) or not generated:
+            if isinstance(generated, str) and generated:
+                name = generated + "*"
+            else:
+                # Still audited, so that every other problem of the object is seen in the same run.
                 errors.append(ReportError(document.path, document.line,
                                           f"{body['kind']} has no metadata.name; it cannot be applied"))
-                continue
-            name = generated + "*"
+                name = UNNAMED
         namespace = None
         if body["kind"] not in CLUSTER_SCOPED_KINDS:
             given = metadata.get("namespace")

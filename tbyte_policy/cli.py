@@ -70,13 +70,17 @@ def scan(
     config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
                                                                       "found upward from the scanned path]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline "
+                                                                     "file; fail only on new ones."),
+    write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
+                                                  help="Record this run's findings as a baseline file."),
 ) -> None:
     """Audit rendered manifests (helm template / kustomize output)."""
     from tbyte_policy.commands import run_scan
 
     raise typer.Exit(run_scan(paths or [], output_format=output_format, output=output, reports=reports,
                               fail_on=fail_on, namespace=namespace, config_path=config_path, quiet=quiet,
-                              color=_use_color(output)))
+                              color=_use_color(output), baseline=baseline, write_baseline=write_baseline))
 
 
 @rules_app.callback()
@@ -98,6 +102,15 @@ def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> N
     if text is None:
         raise fail(f"no rule {rule!r} (see `tbyte-policy rules`)")
     typer.echo(text, nl=False)
+
+
+@rules_app.command("docs")
+def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules).")) -> None:
+    """Write one Markdown page per rule and an index README.md into DIRECTORY."""
+    from tbyte_policy.commands import write_rule_docs
+
+    for path in write_rule_docs(directory):
+        typer.echo(str(path))
 
 
 @reference_app.command("list")
@@ -135,6 +148,27 @@ def reference_export(
         raise fail(str(exc)) from None
     for path in written:
         typer.echo(str(path))
+
+
+@reference_app.command("check")
+def reference_check(
+    directory: Path = typer.Argument(..., help="Where the exported files are."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Variant [default: production]."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace [default: tbyte]."),
+) -> None:
+    """Fail (exit 1) when files `reference export` wrote into DIRECTORY differ from the bundled ones."""
+    from tbyte_policy import reference
+
+    try:
+        drifted = reference.drift(directory, variant, namespace)
+    except reference.UnknownVariant as exc:
+        raise fail(str(exc)) from None
+    if drifted:
+        typer.echo("".join(drifted), nl=False)
+        options = (f" --variant {variant}" if variant else "") + (f" --namespace {namespace}" if namespace else "")
+        raise fail(f"{len(drifted)} reference file(s) in {directory} differ from the bundled ones; re-export with "
+                   f"`tbyte-policy reference export {directory}{options} --force`", EXIT_FINDINGS)
+    typer.echo(f"{directory}: up to date with the bundled reference manifests")
 
 
 def main() -> None:

@@ -31,16 +31,13 @@ STDIN_PATH = "<stdin>"
 _HELM_ACTION = re.compile(r"\{\{-?\s*[-.$a-zA-Z(/\"]")
 _HELM_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
 _HELM_HINT = "looks like an unrendered Helm template: render it with helm template first"
-_COLUMN_BITS = 12
-_COLUMN_MASK = (1 << _COLUMN_BITS) - 1
-
-
-def _pack(mark: Any, line_offset: int) -> int:
-    return (mark.line + line_offset + 1) << _COLUMN_BITS | min(mark.column + 1, _COLUMN_MASK)
+# A position is packed into one int (line * _LINE + column, both 0-based) to keep the per-key cost small.
+_LINE = 1 << 24
 
 
 def unpack_position(packed: int) -> tuple[int, int]:
-    return packed >> _COLUMN_BITS, packed & _COLUMN_MASK
+    line, column = divmod(packed, _LINE)
+    return line + 1, column + 1
 
 
 class MarkedDict(dict):
@@ -83,7 +80,8 @@ class _MarkingConstructor(SafeConstructor):
                 raise ConstructorError(
                     "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
                 ) from None
-            marks[key] = _pack(key_node.start_mark, offset)
+            mark = key_node.start_mark
+            marks[key] = (mark.line + offset) * _LINE + mark.column
         data.marks = marks
 
     def construct_marked_seq(self, node: SequenceNode):
@@ -91,7 +89,7 @@ class _MarkingConstructor(SafeConstructor):
         yield data
         offset = self.line_offset
         data.extend(self.construct_object(child) for child in node.value)
-        data.marks = [_pack(child.start_mark, offset) for child in node.value]
+        data.marks = [(child.start_mark.line + offset) * _LINE + child.start_mark.column for child in node.value]
 
     def construct_timestamp_as_text(self, node):
         # Kubernetes decodes YAML through JSON: a timestamp-looking value is a string there.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
@@ -79,9 +80,12 @@ def retarget(text: str, namespace: str | None) -> str:
     return _SERVICE_DNS.sub(f".{namespace}.svc", text)
 
 
+def _export_targets(directory: Path, variant: str | None) -> list[tuple[Path, Path]]:
+    return [(path, directory / relative_name(path)) for path in variant_files(variant)]
+
+
 def export(directory: Path, variant: str | None, namespace: str | None, *, force: bool) -> list[Path]:
-    files = variant_files(variant)
-    targets = [(path, directory / relative_name(path)) for path in files]
+    targets = _export_targets(directory, variant)
     existing = [target for _, target in targets if target.exists()]
     if existing and not force:
         raise WouldOverwrite(f"{existing[0]} exists (and {len(existing) - 1} more); use --force to overwrite")
@@ -89,3 +93,21 @@ def export(directory: Path, variant: str | None, namespace: str | None, *, force
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(retarget(source.read_text(encoding="utf-8"), namespace), encoding="utf-8")
     return [target for _, target in targets]
+
+
+def drift(directory: Path, variant: str | None, namespace: str | None) -> list[str]:
+    """How the files `export` would write into ``directory`` differ from what is there: one unified diff
+    (or a "missing" line) per drifting file; empty when all match. Other files in ``directory`` are ignored."""
+    drifted = []
+    for source, target in _export_targets(directory, variant):
+        expected = retarget(source.read_text(encoding="utf-8"), namespace)
+        try:
+            actual = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            drifted.append(f"{target}: missing or unreadable\n")
+            continue
+        if actual != expected:
+            diff = difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                                        f"bundled/{relative_name(source)}", str(target))
+            drifted.append("".join(line if line.endswith("\n") else line + "\n" for line in diff))
+    return drifted

@@ -33,6 +33,17 @@ def request_above_limit(container: ContainerView, ctx: CheckContext) -> Iterator
                           f"{container.pointer}/resources/requests/{resource}", container.name)
 
 
+@check("requests-equal-limits", "container", resources=["cpu", "memory"])
+def requests_equal_limits(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    requests, limits = mapping(container.resources.get("requests")), mapping(container.resources.get("limits"))
+    for resource in ctx.params["resources"]:
+        request, limit = try_quantity(requests.get(resource)), try_quantity(limits.get(resource))
+        if limit is None or request != limit:
+            yield Problem(f"container {container.name}: {resource} request and limit differ (or one is missing), "
+                          f"so the pod is not in the Guaranteed QoS class",
+                          f"{container.pointer}/resources", container.name)
+
+
 @check("quantity-invalid", "container")
 def quantity_invalid(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
     for section in ("requests", "limits"):

@@ -11,6 +11,11 @@ from tbyte_policy.findings import Report
 FORMATS: dict[str, str] = {
     "table": "tbyte_policy.reporters.table:render",
     "json": "tbyte_policy.reporters.json_report:render",
+    "sarif": "tbyte_policy.reporters.sarif:render",
+    "junit": "tbyte_policy.reporters.junit:render",
+    "markdown": "tbyte_policy.reporters.markdown:render",
+    "github": "tbyte_policy.reporters.github:render",
+    "policyreport": "tbyte_policy.reporters.policyreport:render",
 }
 
 
@@ -21,3 +26,8 @@ def reporter(name: str) -> Callable[..., str]:
 
 def render(name: str, report: Report, **options) -> str:
     return reporter(name)(report, **options)
+
+
+def ref_name(kind: str, namespace: str | None, name: str) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), as ``Resource.ref`` spells it."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"

@@ -1,0 +1,72 @@
+"""services: Services whose selector finds no pods, or whose targetPort the selected pods do not declare."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, port_name, port_number, protocol_of,
+                                                workload_names)
+from tbyte_policy.inventory import Inventory
+from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
+
+# Argo Rollouts adds this key to a stable or canary Service's selector at run time, with the hash of a
+# ReplicaSet's template; the Rollout's own template never carries it.
+ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
+
+
+def service_selector(service: Resource) -> dict | None:
+    """The selector that decides the Service's endpoints; None for a Service whose endpoints are not
+    chosen by labels (ExternalName, or no selector: endpoints managed by hand or by another controller)."""
+    selector = service.spec.get("selector")
+    if service.spec.get("type") == "ExternalName" or not isinstance(selector, dict):
+        return None
+    selector = {key: value for key, value in selector.items() if key != ROLLOUT_HASH_LABEL}
+    return selector or None
+
+
+def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
+    selector = service_selector(service)
+    return inventory.pods_matching_map(service.namespace, selector) if selector else []
+
+
+def _describe(selector: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in selector.items())
+
+
+@check("service-selects-no-pods", "object")
+def service_selects_no_pods(service: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    selector = service_selector(service)
+    # A scan without any workload (a folder of Services alone) holds nothing to resolve the selector against.
+    if selector is None or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
+        return
+    if not ctx.inventory.pods_matching_map(service.namespace, selector):
+        yield Problem(f"selector ({_describe(selector)}) of Service {service.name} matches no pods in namespace "
+                      f"{service.namespace}; the Service has no endpoints", "/spec/selector")
+
+
+@check("service-target-port-undeclared", "object", named=True)
+def service_target_port_undeclared(service: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    """``named``: judge targetPorts given by name (which must be declared) or by number (judged only when
+    every selected pod declares its ports: containerPort is informational, a pod may listen on others)."""
+    pods_list = selected_pods(service, ctx.inventory)
+    if not pods_list:
+        return
+    named = ctx.params["named"]
+    if not named and not all(declares_ports(pods) for pods in pods_list):
+        return
+    for index, entry in enumerate(sequence(service.spec.get("ports"))):
+        if not isinstance(entry, dict):
+            continue
+        # targetPort defaults to port.
+        field = "targetPort" if entry.get("targetPort") is not None else "port"
+        target = port_name(entry.get(field)) if named else port_number(entry.get(field))
+        if target is None:
+            continue
+        protocol = protocol_of(entry)
+        if any(pods.exposes(target, protocol) for pods in pods_list):
+            continue
+        label = entry.get("name") or entry.get("port")
+        yield Problem(f"targetPort {target!r} of port {label} of Service {service.name} matches no {protocol} "
+                      f"port of the pods it selects ({workload_names(pods_list)}: {describe_ports(pods_list)})",
+                      f"/spec/ports/{index}/{field}", related=[ObjectRef.of(pods.resource) for pods in pods_list])

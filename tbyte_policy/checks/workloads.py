@@ -1,0 +1,116 @@
+"""What the pdb, hpa, replicas and rollout families share: how many replicas a workload runs, which
+autoscalers drive it, and the int-or-percent arithmetic of the Kubernetes controllers.
+
+Not a family module: it registers no checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tbyte_policy.inventory import Inventory
+from tbyte_policy.live.collect import ALL_KINDS
+from tbyte_policy.model import Resource, integer
+
+# kind -> (field, default) of the lower and the upper bound; an HPA's maxReplicas is required.
+_BOUNDS = {"HorizontalPodAutoscaler": (("minReplicas", 1), ("maxReplicas", None)),
+           "ScaledObject": (("minReplicaCount", 0), ("maxReplicaCount", 100))}
+_LIVE_KINDS = frozenset(kind.kind for kind in ALL_KINDS)
+
+
+def ref(resource: Resource) -> str:
+    return f"{resource.kind}/{resource.name}"
+
+
+def declared_replicas(workload: Resource) -> int:
+    """spec.replicas, which the API server defaults to 1."""
+    replicas = integer(workload.spec.get("replicas"))
+    return 1 if replicas is None else replicas
+
+
+def keda_managed(autoscaler: Resource) -> bool:
+    """KEDA creates (and owns) one HPA per ScaledObject; in a cluster both show up, but they are one
+    autoscaler, judged through the ScaledObject."""
+    owner = autoscaler.controller_owner
+    return autoscaler.kind == "HorizontalPodAutoscaler" and owner is not None and owner.get("kind") == "ScaledObject"
+
+
+def autoscalers(inventory: Inventory, workload: Resource) -> list[Resource]:
+    """The autoscalers that set this workload's replica count (KEDA's own HPA folded into its ScaledObject)."""
+    return [scaler for scaler in inventory.autoscalers_of(workload) if not keda_managed(scaler)]
+
+
+def _bound(autoscaler: Resource, upper: bool) -> tuple[str, int | None, bool]:
+    """(field name, value, whether the value is the default)."""
+    field, default = _BOUNDS.get(autoscaler.kind, _BOUNDS["HorizontalPodAutoscaler"])[upper]
+    value = integer(autoscaler.spec.get(field))
+    return (field, default, True) if value is None else (field, value, False)
+
+
+def min_replicas(autoscaler: Resource) -> int:
+    return _bound(autoscaler, upper=False)[1]
+
+
+def max_replicas(autoscaler: Resource) -> int | None:
+    return _bound(autoscaler, upper=True)[1]
+
+
+def describe_bound(autoscaler: Resource, upper: bool) -> str:
+    """e.g. "HorizontalPodAutoscaler/web minReplicas 1 (the default)"."""
+    field, value, defaulted = _bound(autoscaler, upper)
+    return f"{ref(autoscaler)} {field} {value}{' (the default)' if defaulted else ''}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The replica counts a workload runs at: fixed by spec.replicas, or an autoscaler's range."""
+
+    low: int
+    high: int
+    autoscaler: Resource | None = None
+
+    @property
+    def low_source(self) -> str:
+        if self.autoscaler is None:
+            return f"replicas {self.low}"
+        scaled_to_zero = " (1 pod whenever it runs)" if min_replicas(self.autoscaler) < self.low else ""
+        return describe_bound(self.autoscaler, upper=False) + scaled_to_zero
+
+    @property
+    def high_source(self) -> str:
+        return f"replicas {self.high}" if self.autoscaler is None else describe_bound(self.autoscaler, upper=True)
+
+
+def scale(inventory: Inventory, workload: Resource) -> Scale:
+    """The workload's replica range. An autoscaler's bounds win over spec.replicas; a KEDA minimum of 0
+    still runs one pod whenever it runs any, the count that matters to a rollout or a drain, so the low
+    end is at least 1."""
+    scalers = autoscalers(inventory, workload)
+    if not scalers:
+        replicas = declared_replicas(workload)
+        return Scale(replicas, replicas)
+    first = scalers[0]
+    low = max(min_replicas(first), 1)
+    high = max_replicas(first)
+    return Scale(low, max(low, high if high is not None else low), first)
+
+
+def scaled_value(value: Any, total: int, round_up: bool) -> int | None:
+    """intstr.GetScaledValueFromIntOrPercent: an integer as is, "N%" of ``total`` rounded up or down.
+
+    Anything else (a bare numeric string, a fraction) is an error in the controllers too: None.
+    """
+    number = integer(value)
+    if number is not None:
+        return number
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        percent = int(value[:-1])
+        return -(-percent * total // 100) if round_up else percent * total // 100
+    return None
+
+
+def verifiable(kind: str, mode: str) -> bool:
+    """Whether an object of ``kind`` missing from the inventory is missing for real: a scan holds what
+    the user gave it, the live mode only the kinds it collects."""
+    return mode != "live" or kind in _LIVE_KINDS
