@@ -71,12 +71,13 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
 
 
 def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
-                    errors: list[ReportError] | None = None) -> Report:
+                    errors: list[ReportError] | None = None, unreadable: dict[str, str] | None = None) -> Report:
+    """``unreadable``: kind -> why a live run could not read it (reported, and known to the checks)."""
     rules = options.rules if options.rules is not None else configure_rules(load_catalogue(), options.config)
-    inventory = Inventory(resources, options.namespace)
+    inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {})
     findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
     suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules, options.today)
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
     return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),
-                  mode=mode)
+                  unreadable_kinds=dict(unreadable or {}), mode=mode)

@@ -171,6 +171,61 @@ def reference_check(
     typer.echo(f"{directory}: up to date with the bundled reference manifests")
 
 
+live_app = typer.Typer(add_completion=False, invoke_without_command=True,
+                       help="Audit a live namespace through the Kubernetes API (read-only; needs the `live` extra).")
+app.add_typer(live_app, name="live")
+
+
+@live_app.callback()
+def live(
+    ctx: typer.Context,
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n",
+                                            help="Namespace to audit [default: the context's, else default]."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Audit every namespace."),
+    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file(s) [default: $KUBECONFIG, "
+                                                                        "~/.kube/config, or the in-cluster account]."),
+    context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
+    output_format: str = typer.Option("table", "--format", "-f", help="table, json, or any --report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
+    reports: list[str] = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable)."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: high]."),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
+                                                                      "found upward from the current directory]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline "
+                                                                     "file; fail only on new ones."),
+    write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
+                                                  help="Record this run's findings as a baseline file."),
+) -> None:
+    """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
+    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tbyte_policy.live.command import run_live
+
+    raise typer.Exit(run_live(namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
+                              context=context, timeout=timeout, verbose=verbose, output_format=output_format,
+                              output=output, reports=reports, fail_on=fail_on, config_path=config_path, quiet=quiet,
+                              color=_use_color(output), baseline=baseline, write_baseline=write_baseline))
+
+
+@live_app.command("rbac")
+def live_rbac(
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace the audit reads "
+                                                                             "[default: every namespace]."),
+    service_account: str = typer.Option("tbyte-policy-audit", "--service-account", help="ServiceAccount to bind."),
+    service_account_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
+                                                            help="Its namespace [default: --namespace, else default]."),
+) -> None:
+    """Print the least-privilege RBAC (get and list, nothing else) the live audit needs."""
+    from tbyte_policy.live.rbac import rbac_manifest
+
+    typer.echo(rbac_manifest(namespace=namespace, service_account=service_account,
+                             service_account_namespace=service_account_namespace), nl=False)
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)

@@ -44,9 +44,12 @@ class SelectorIndex(Generic[T]):
 
 
 class Inventory:
-    def __init__(self, resources: Iterable[Resource], default_namespace: str = "default"):
+    def __init__(self, resources: Iterable[Resource], default_namespace: str = "default",
+                 unreadable_kinds: Iterable[str] = ()):
         self.resources: list[Resource] = list(resources)
         self.default_namespace = default_namespace
+        # Kinds a live run could not read: their absence from the run proves nothing.
+        self.unreadable_kinds: frozenset[str] = frozenset(unreadable_kinds)
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
         self._by_name: dict[tuple[str, str | None, str], Resource] = {}
         self._by_namespace_kind: dict[tuple[str | None, str], list[Resource]] = defaultdict(list)

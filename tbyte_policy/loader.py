@@ -91,6 +91,13 @@ class _MarkingConstructor(SafeConstructor):
         data.extend(self.construct_object(child) for child in node.value)
         data.marks = [(child.start_mark.line + offset) * _LINE + child.start_mark.column for child in node.value]
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, KeyError):
+            # A value that does not fit its explicit tag (`!!int abc`); the exception's text would quote it.
+            raise ConstructorError(None, None, "a value does not fit its explicit YAML tag", node.start_mark) from None
+
     def construct_timestamp_as_text(self, node):
         # Kubernetes decodes YAML through JSON: a timestamp-looking value is a string there.
         return self.construct_scalar(node)
@@ -322,6 +329,9 @@ def _describe_yaml_error(exc: BaseException, text: str) -> str:
     context = getattr(exc, "context", None)
     if isinstance(exc, ConstructorError) and "python/" in str(problem):
         return "unsafe YAML tag refused (only plain YAML is loaded): " + _tag_of(str(problem))
+    if isinstance(exc, ConstructorError) and str(problem).startswith("could not determine a constructor"):
+        # The "tag" is usually an unquoted value that starts with "!" (a password, say): never quote it.
+        return "invalid YAML: unknown tag (quote a value that starts with !)"
     prefix = "invalid YAML: "
     return prefix + (f"{context}: {problem}" if context else str(problem))
 

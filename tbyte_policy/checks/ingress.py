@@ -12,6 +12,9 @@ from tbyte_policy.model import ObjectRef, Problem, Resource, integer, mapping, s
 # Cloud load balancers that terminate TLS with a certificate named here, not in spec.tls.
 LOAD_BALANCER_CERTIFICATE_ANNOTATIONS = ("alb.ingress.kubernetes.io/certificate-arn",
                                          "networking.gke.io/managed-certificates")
+# The AWS Load Balancer Controller reads a backend with this port name as an action defined in the annotation
+# alb.ingress.kubernetes.io/actions.<service name>, not as a Service.
+ALB_ACTION_PORT = "use-annotation"
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,11 @@ def backends(ingress: Resource) -> Iterator[Backend]:
         service = backend.get("service")
         if isinstance(service, dict) and isinstance(service.get("name"), str):
             port = mapping(service.get("port"))
+            if port.get("name") == ALB_ACTION_PORT:
+                continue
             yield Backend(service["name"], integer(port.get("number")), port_name(port.get("name")),
                           f"{pointer}/service/name", f"{pointer}/service/port")
-        elif isinstance(backend.get("serviceName"), str):
+        elif isinstance(backend.get("serviceName"), str) and backend.get("servicePort") != ALB_ACTION_PORT:
             port = backend.get("servicePort")
             yield Backend(backend["serviceName"], port_number(port), port_name(port),
                           f"{pointer}/serviceName", f"{pointer}/servicePort")
@@ -71,7 +76,8 @@ def ingress_tls_missing(ingress: Resource, ctx: CheckContext) -> Iterator[Proble
 
 @check("ingress-backend-service-missing", "object")
 def ingress_backend_service_missing(ingress: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    # A scan without any Service (an Ingress on its own) holds nothing to resolve backends against.
+    # A scan without any Service (an Ingress on its own, or a live run that could not read Services) holds
+    # nothing to resolve backends against.
     if not ctx.inventory.kind("Service"):
         return
     for backend in backends(ingress):

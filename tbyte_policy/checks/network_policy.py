@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, exposes_range, port_name, port_number,
-                                                protocol_of, workload_name, workload_names, workload_pods)
+from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, exposes_range, generated_pod_labels,
+                                                port_name, port_number, pods_unreadable, protocol_of, workload_name,
+                                                workload_names, workload_pods)
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import ObjectRef, PodView, Problem, Resource, mapping, sequence
-from tbyte_policy.selectors import describe_label_selector, selector_is_empty
+from tbyte_policy.selectors import describe_label_selector, label_selector_matches, selector_is_empty
 
 INGRESS, EGRESS = "Ingress", "Egress"
 DIRECTIONS = (INGRESS, EGRESS)
@@ -43,9 +44,27 @@ def is_default_deny(policy: Resource, direction: str) -> bool:
     return selector_is_empty(selector) and direction in policy_types(policy) and not rules_of(policy, direction)
 
 
+def allows_everything(rule: object, direction: str) -> bool:
+    """A rule with neither peers nor ports (``- {}``) admits all traffic in its direction."""
+    rule = mapping(rule)
+    return not sequence(rule.get(PEERS[direction])) and not sequence(rule.get("ports"))
+
+
+def restricts(policy: Resource, direction: str) -> bool:
+    return direction in policy_types(policy) and not any(allows_everything(rule, direction)
+                                                         for rule in rules_of(policy, direction))
+
+
 def isolating_policies(pods: PodView, inventory: Inventory, direction: str) -> list[Resource]:
     return [policy for policy in inventory.network_policies.matching(pods.resource.namespace, pods.labels)
             if direction in policy_types(policy)]
+
+
+def policed_pods(resource: Resource, inventory: Inventory) -> PodView | None:
+    """The workload's pods, if NetworkPolicies govern them: they do not apply to pods on the host's network
+    (the Kubernetes documentation leaves that undefined, and common network plugins ignore such pods)."""
+    pods = workload_pods(resource, inventory)
+    return None if pods is None or pods.spec.get("hostNetwork") is True else pods
 
 
 def labels_pointer(resource: Resource, pods: PodView) -> str:
@@ -54,17 +73,23 @@ def labels_pointer(resource: Resource, pods: PodView) -> str:
     return pods.pointer.removesuffix("/spec") + "/metadata/labels"
 
 
-def names(policies: list[Resource]) -> str:
-    return ", ".join(sorted(policy.name for policy in policies))
+def policies_unreadable(inventory: Inventory) -> bool:
+    """A live run that could not read NetworkPolicies cannot tell that none isolates a pod."""
+    return "NetworkPolicy" in inventory.unreadable_kinds
+
+
+def policies_named(policies: list[Resource]) -> str:
+    listed = ", ".join(sorted(policy.name for policy in policies))
+    return f"NetworkPolicy {listed}" if len(policies) == 1 else f"NetworkPolicies {listed}"
 
 
 @check("namespace-default-deny-missing", "namespace")
 def namespace_default_deny_missing(namespace: str, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
-    if not inventory.workloads(namespace):
+    if not inventory.workloads(namespace) or policies_unreadable(inventory):
         return
     policies = inventory.kind("NetworkPolicy", namespace)
-    restricting_egress = [policy for policy in policies if EGRESS in policy_types(policy)]
+    restricting_egress = [policy for policy in policies if restricts(policy, EGRESS)]
     # Egress isolation is asked for only where the namespace already restricts egress somewhere:
     # from then on, a pod that no egress policy selects is the exception that a default deny closes.
     wanted = DIRECTIONS if restricting_egress else (INGRESS,)
@@ -73,7 +98,7 @@ def namespace_default_deny_missing(namespace: str, ctx: CheckContext) -> Iterato
     if not missing:
         return
     consequences = {INGRESS: "accepts connections from anywhere",
-                    EGRESS: f"may connect anywhere, although NetworkPolicy {names(restricting_egress)} restricts egress"}
+                    EGRESS: f"may connect anywhere (egress is restricted by {policies_named(restricting_egress)})"}
     message = (f"namespace {namespace} has no default-deny NetworkPolicy for "
                f"{' and '.join(direction.lower() for direction in missing)} (podSelector: {{}}, "
                f"{' and '.join(missing)} in policyTypes, no rules): a pod that no other policy selects "
@@ -84,18 +109,18 @@ def namespace_default_deny_missing(namespace: str, ctx: CheckContext) -> Iterato
 
 @check("pods-not-isolated", "object", direction=INGRESS)
 def pods_not_isolated(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    pods = workload_pods(resource, ctx.inventory)
-    if pods is None:
+    pods = policed_pods(resource, ctx.inventory)
+    if pods is None or policies_unreadable(ctx.inventory):
         return
     direction = ctx.params["direction"]
     selecting = ctx.inventory.network_policies.matching(resource.namespace, pods.labels)
     if any(direction in policy_types(policy) for policy in selecting):
         return
     exposure = {INGRESS: "accept connections from anywhere", EGRESS: "may connect anywhere"}[direction]
-    message = (f"no NetworkPolicy in namespace {resource.namespace} selects the pods of {resource.kind}/{resource.name} "
-               f"for {direction.lower()}; they {exposure}")
+    message = (f"no NetworkPolicy in namespace {resource.namespace} selects the pods of {workload_name(pods)} for "
+               f"{direction.lower()}; they {exposure}")
     if selecting:
-        message += f" (NetworkPolicy {names(selecting)} selects them, but not for {direction.lower()})"
+        message += f" (selected by {policies_named(selecting)}, but not for {direction.lower()})"
     yield Problem(message, labels_pointer(resource, pods), related=[ObjectRef.of(policy) for policy in selecting])
 
 
@@ -103,9 +128,12 @@ def pods_not_isolated(resource: Resource, ctx: CheckContext) -> Iterator[Problem
 def network_policy_selects_no_pods(policy: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = policy.spec.get("podSelector")
     # An empty podSelector is a namespace-wide baseline that also holds for pods yet to come.
-    if not isinstance(selector, dict) or selector_is_empty(selector):
+    if not isinstance(selector, dict) or selector_is_empty(selector) or pods_unreadable(ctx.inventory):
         return
-    if not ctx.inventory.pods_matching(policy.namespace, selector):
+    if ctx.inventory.pods_matching(policy.namespace, selector):
+        return
+    if not any(label_selector_matches(selector, labels)
+               for labels in generated_pod_labels(policy.namespace, ctx.inventory)):
         yield Problem(f"podSelector ({describe_label_selector(selector)}) of NetworkPolicy {policy.name} matches "
                       f"no pods in namespace {policy.namespace}", "/spec/podSelector")
 
@@ -113,6 +141,8 @@ def network_policy_selects_no_pods(policy: Resource, ctx: CheckContext) -> Itera
 @check("network-policy-port-not-exposed", "object")
 def network_policy_port_not_exposed(policy: Resource, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
+    if pods_unreadable(inventory):
+        return
     types = policy_types(policy)
     for direction in DIRECTIONS:
         if direction not in types:
@@ -131,9 +161,9 @@ def network_policy_port_not_exposed(policy: Resource, ctx: CheckContext) -> Iter
                 if _exposed(targets, entry) is False:
                     where = "to" if direction == EGRESS else "on"
                     yield Problem(
-                        f"{key} rule {index} of NetworkPolicy {policy.name} allows port {entry['port']}/"
-                        f"{protocol_of(entry)} {where} the pods of {workload_names(targets)}, which declare "
-                        f"{describe_ports(targets)}; the rule lets no traffic through",
+                        f"{key} rule {index} of NetworkPolicy {policy.name} allows {_describe_port(entry)} {where} "
+                        f"the pods of {workload_names(targets)}, which declare {describe_ports(targets)}; this entry "
+                        f"admits no traffic to them",
                         f"/spec/{key}/{index}/ports/{number}/port",
                         related=[ObjectRef.of(pods.resource) for pods in targets])
 
@@ -154,6 +184,14 @@ def _rule_targets(policy: Resource, direction: str, rule: dict, inventory: Inven
     return list(found.values())
 
 
+def _describe_port(entry: dict) -> str:
+    name = port_name(entry.get("port"))
+    if name is not None:
+        return f"the port named {name!r} ({protocol_of(entry)})"
+    end = port_number(entry.get("endPort"))
+    return f"port {entry.get('port')}{f'-{end}' if end else ''}/{protocol_of(entry)}"
+
+
 def _exposed(targets: list[PodView], entry: dict) -> bool | None:
     """Whether any target pod declares the port; None when that cannot be told: a number is judged only
     when every target declares its ports (containerPort is informational, a pod may listen on others)."""
@@ -170,7 +208,7 @@ def _exposed(targets: list[PodView], entry: dict) -> bool | None:
 
 @check("egress-dns-blocked", "object")
 def egress_dns_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    pods = workload_pods(resource, ctx.inventory)
+    pods = policed_pods(resource, ctx.inventory)
     if pods is None:
         return
     restricting = isolating_policies(pods, ctx.inventory, EGRESS)
@@ -179,16 +217,19 @@ def egress_dns_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Proble
     allowed: set[str] = set()
     for policy in restricting:
         for rule in rules_of(policy, EGRESS):
-            allowed |= _dns_protocols(mapping(rule))
+            allowed |= dns_protocols(mapping(rule))
     missing = [protocol for protocol in ("UDP", "TCP") if protocol not in allowed]
     if missing:
-        yield Problem(f"NetworkPolicy {names(restricting)} restricts the egress of the pods of "
-                      f"{workload_name(pods)}, and no egress rule allows DNS on port 53/{' or '.join(missing)}; "
-                      f"name lookups from these pods fail", labels_pointer(resource, pods),
-                      related=[ObjectRef.of(policy) for policy in restricting])
+        effect = ("name lookups from these pods fail" if "UDP" in missing
+                  else "DNS answers too large for UDP fail")
+        yield Problem(f"the egress of the pods of {workload_name(pods)} is restricted (by "
+                      f"{policies_named(restricting)}) and no egress rule allows DNS on port "
+                      f"53/{' or '.join(missing)}: {effect}",
+                      labels_pointer(resource, pods), related=[ObjectRef.of(policy) for policy in restricting])
 
 
-def _dns_protocols(rule: dict) -> set[str]:
+def dns_protocols(rule: dict) -> set[str]:
+    """The protocols on which an egress rule lets pods reach a DNS server on port 53."""
     peers = sequence(rule.get("to"))
     ports = [entry for entry in sequence(rule.get("ports")) if isinstance(entry, dict)]
     if not ports:

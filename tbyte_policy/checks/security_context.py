@@ -86,15 +86,17 @@ def run_as_root_id(container: ContainerView, ctx: CheckContext) -> Iterator[Prob
 @check("user-group-id-low", "container", min_id=10000)
 def user_group_id_low(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
     minimum = ctx.params["min_id"]
+    unset = []
     for key in ("runAsUser", "runAsGroup"):
         value, pointer, level = effective(container, key, _is_id)
         if value is None:
-            yield Problem(f"container {container.name} sets no {key} (the image decides); set one above {minimum} "
-                          f"so it cannot share an ID with a user of the node", _context_pointer(container),
-                          container.name)
+            unset.append(key)
         elif value <= minimum:
             yield Problem(f"container {container.name} runs with {key} {value} (from its {level} securityContext), "
                           f"not above {minimum}: it may share the ID of a user of the node", pointer, container.name)
+    if unset:
+        yield Problem(f"container {container.name} sets no {' or '.join(unset)} (the image decides); set IDs above "
+                      f"{minimum} so they cannot match a user of the node", _context_pointer(container), container.name)
 
 
 @check("privilege-escalation-allowed", "container")
@@ -127,9 +129,10 @@ def capabilities_not_dropped(container: ContainerView, ctx: CheckContext) -> Ite
     drop = sequence(capabilities.get("drop"))
     if "ALL" in drop:
         return
-    if any(isinstance(item, str) and item.upper() == "ALL" for item in drop):
-        yield Problem(f"container {container.name} drops {next(i for i in drop if str(i).upper() == 'ALL')!r}, "
-                      f"but Pod Security admission recognises only the upper-case ALL",
+    variant = next((item for item in drop if isinstance(item, str) and item.upper() == "ALL"), None)
+    if variant is not None:
+        yield Problem(f"container {container.name} drops {variant!r}, but Pod Security admission recognises "
+                      f"only the upper-case ALL",
                       f"{container.pointer}/securityContext/capabilities/drop", container.name)
         return
     pointer = f"{container.pointer}/securityContext/capabilities" if capabilities else _context_pointer(container)
@@ -194,7 +197,8 @@ def host_namespace(pods: PodView, ctx: CheckContext) -> Iterator[Problem]:
 @check("host-path-volume", "pod")
 def host_path_volume(pods: PodView, ctx: CheckContext) -> Iterator[Problem]:
     for index, volume in enumerate(sequence(pods.spec.get("volumes"))):
-        host_path = mapping(volume).get("hostPath") if isinstance(volume, dict) else None
+        volume = mapping(volume)
+        host_path = volume.get("hostPath")
         if isinstance(host_path, dict):
             path = host_path.get("path")
             where = f" {path}" if isinstance(path, str) else ""
@@ -212,9 +216,9 @@ def host_port(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
 
 
 @per_inventory
-def bound_service_accounts(inventory: Inventory) -> dict[tuple[str | None, str], Resource]:
+def bound_service_accounts(inventory: Inventory) -> set[tuple[str | None, str]]:
     """(namespace, name) of every ServiceAccount a RoleBinding or ClusterRoleBinding of the run names."""
-    bound: dict[tuple[str | None, str], Resource] = {}
+    bound: set[tuple[str | None, str]] = set()
     for binding in (*inventory.kind("RoleBinding"), *inventory.kind("ClusterRoleBinding")):
         for subject in sequence(binding.raw.get("subjects")):
             subject = mapping(subject)
@@ -224,11 +228,18 @@ def bound_service_accounts(inventory: Inventory) -> dict[tuple[str | None, str],
             if kind == "ServiceAccount":
                 namespace = subject.get("namespace") if isinstance(subject.get("namespace"), str) \
                     else binding.namespace
-                bound.setdefault((namespace, name), binding)
+                bound.add((namespace, name))
             elif kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
                 _, _, namespace, account = name.split(":")
-                bound.setdefault((namespace, account), binding)
+                bound.add((namespace, account))
     return bound
+
+
+def _account_pointer(pods: PodView) -> str:
+    for key in ("automountServiceAccountToken", "serviceAccountName", "serviceAccount"):
+        if key in pods.spec:
+            return f"{pods.pointer}/{key}"
+    return pods.pointer
 
 
 @check("service-account-token-mounted", "pod")
@@ -240,8 +251,7 @@ def service_account_token_mounted(pods: PodView, ctx: CheckContext) -> Iterator[
     name = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
     if not isinstance(name, str):
         return
-    binding = bound_service_accounts(ctx.inventory).get((namespace, name))
-    if binding is not None:
+    if (namespace, name) in bound_service_accounts(ctx.inventory):
         return
     account = ctx.inventory.get("ServiceAccount", namespace, name)
     if pod_setting is None and account is not None and account.raw.get("automountServiceAccountToken") is False:
@@ -249,12 +259,16 @@ def service_account_token_mounted(pods: PodView, ctx: CheckContext) -> Iterator[
     if pod_setting is True and ctx.mode == "live":
         # The live mode reads no RBAC objects, so an explicit opt-in cannot be checked against a binding.
         return
-    why = "the pod sets automountServiceAccountToken: true" if pod_setting is True else \
-        "neither the pod nor the ServiceAccount sets automountServiceAccountToken: false"
+    if pod_setting is True:
+        why = "the pod sets automountServiceAccountToken: true"
+    elif account is not None and account.raw.get("automountServiceAccountToken") is True:
+        why = "the ServiceAccount sets automountServiceAccountToken: true"
+    else:
+        why = "neither the pod nor the ServiceAccount sets automountServiceAccountToken: false"
     unused = "no RoleBinding or ClusterRoleBinding in the scan grants it any access"
     yield Problem(f"the pod mounts the API token of ServiceAccount {name} ({why}), but {unused}; "
                   f"an attacker in the pod gets a credential it does not need",
-                  f"{pods.pointer}/automountServiceAccountToken" if pod_setting is True else pods.pointer,
+                  _account_pointer(pods),
                   related=[ObjectRef.of(account)] if account is not None else [])
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, port_name, port_number, protocol_of,
-                                                workload_names)
+from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, generated_pod_labels, port_name,
+                                                port_number, pods_unreadable, protocol_of, workload_names)
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
+from tbyte_policy.selectors import describe_label_selector, map_selector_matches
 
 # Argo Rollouts adds this key to a stable or canary Service's selector at run time, with the hash of a
 # ReplicaSet's template; the Rollout's own template never carries it.
@@ -26,22 +27,26 @@ def service_selector(service: Resource) -> dict | None:
 
 
 def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
+    """The pods the Service selects; none when that cannot be told (a live run missing a pod-bearing kind)."""
     selector = service_selector(service)
-    return inventory.pods_matching_map(service.namespace, selector) if selector else []
-
-
-def _describe(selector: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in selector.items())
+    if selector is None or pods_unreadable(inventory):
+        return []
+    return inventory.pods_matching_map(service.namespace, selector)
 
 
 @check("service-selects-no-pods", "object")
 def service_selects_no_pods(service: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = service_selector(service)
     # A scan without any workload (a folder of Services alone) holds nothing to resolve the selector against.
-    if selector is None or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
+    if selector is None or pods_unreadable(ctx.inventory) \
+            or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
         return
-    if not ctx.inventory.pods_matching_map(service.namespace, selector):
-        yield Problem(f"selector ({_describe(selector)}) of Service {service.name} matches no pods in namespace "
+    if ctx.inventory.pods_matching_map(service.namespace, selector):
+        return
+    if not any(map_selector_matches(selector, labels)
+               for labels in generated_pod_labels(service.namespace, ctx.inventory)):
+        described = describe_label_selector({"matchLabels": selector})
+        yield Problem(f"selector ({described}) of Service {service.name} matches no pods in namespace "
                       f"{service.namespace}; the Service has no endpoints", "/spec/selector")
 
 
@@ -67,6 +72,7 @@ def service_target_port_undeclared(service: Resource, ctx: CheckContext) -> Iter
         if any(pods.exposes(target, protocol) for pods in pods_list):
             continue
         label = entry.get("name") or entry.get("port")
-        yield Problem(f"targetPort {target!r} of port {label} of Service {service.name} matches no {protocol} "
-                      f"port of the pods it selects ({workload_names(pods_list)}: {describe_ports(pods_list)})",
+        what = f"targetPort {target!r}" if field == "targetPort" else f"targetPort (by default the port, {target})"
+        yield Problem(f"{what} of port {label} of Service {service.name} matches no {protocol} port of the pods it "
+                      f"selects ({workload_names(pods_list)}: {describe_ports(pods_list)})",
                       f"/spec/ports/{index}/{field}", related=[ObjectRef.of(pods.resource) for pods in pods_list])

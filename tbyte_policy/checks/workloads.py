@@ -41,25 +41,35 @@ def autoscalers(inventory: Inventory, workload: Resource) -> list[Resource]:
     return [scaler for scaler in inventory.autoscalers_of(workload) if not keda_managed(scaler)]
 
 
-def _bound(autoscaler: Resource, upper: bool) -> tuple[str, int | None, bool]:
-    """(field name, value, whether the value is the default)."""
-    field, default = _BOUNDS.get(autoscaler.kind, _BOUNDS["HorizontalPodAutoscaler"])[upper]
-    value = integer(autoscaler.spec.get(field))
-    return (field, default, True) if value is None else (field, value, False)
+def bound_field(autoscaler: Resource, upper: bool) -> str:
+    return _BOUNDS.get(autoscaler.kind, _BOUNDS["HorizontalPodAutoscaler"])[upper][0]
+
+
+def _bound(autoscaler: Resource, upper: bool) -> tuple[int | None, bool]:
+    """(value, whether the value is the default)."""
+    _, default = _BOUNDS.get(autoscaler.kind, _BOUNDS["HorizontalPodAutoscaler"])[upper]
+    value = integer(autoscaler.spec.get(bound_field(autoscaler, upper)))
+    return (default, True) if value is None else (value, False)
 
 
 def min_replicas(autoscaler: Resource) -> int:
-    return _bound(autoscaler, upper=False)[1]
+    return _bound(autoscaler, upper=False)[0]
 
 
 def max_replicas(autoscaler: Resource) -> int | None:
-    return _bound(autoscaler, upper=True)[1]
+    return _bound(autoscaler, upper=True)[0]
 
 
-def describe_bound(autoscaler: Resource, upper: bool) -> str:
-    """e.g. "HorizontalPodAutoscaler/web minReplicas 1 (the default)"."""
-    field, value, defaulted = _bound(autoscaler, upper)
-    return f"{ref(autoscaler)} {field} {value}{' (the default)' if defaulted else ''}"
+def bound_text(autoscaler: Resource, upper: bool, note: str = "") -> str:
+    """e.g. "minReplicas 1 (the default)"."""
+    value, defaulted = _bound(autoscaler, upper)
+    notes = "; ".join(part for part in ("the default" if defaulted else "", note) if part)
+    return f"{bound_field(autoscaler, upper)} {value}{f' ({notes})' if notes else ''}"
+
+
+def bound_pointer(autoscaler: Resource, upper: bool) -> str:
+    field = bound_field(autoscaler, upper)
+    return f"/spec/{field}" if field in autoscaler.spec else "/spec"
 
 
 @dataclass(frozen=True)
@@ -69,17 +79,24 @@ class Scale:
     low: int
     high: int
     autoscaler: Resource | None = None
+    defaulted: bool = False  # spec.replicas unset
+
+    @property
+    def _replicas(self) -> str:
+        return f"replicas {self.low}{' (the default)' if self.defaulted else ''}"
 
     @property
     def low_source(self) -> str:
         if self.autoscaler is None:
-            return f"replicas {self.low}"
-        scaled_to_zero = " (1 pod whenever it runs)" if min_replicas(self.autoscaler) < self.low else ""
-        return describe_bound(self.autoscaler, upper=False) + scaled_to_zero
+            return self._replicas
+        note = "1 pod whenever it runs" if min_replicas(self.autoscaler) < self.low else ""
+        return f"{ref(self.autoscaler)} {bound_text(self.autoscaler, False, note)}"
 
     @property
     def high_source(self) -> str:
-        return f"replicas {self.high}" if self.autoscaler is None else describe_bound(self.autoscaler, upper=True)
+        if self.autoscaler is None:
+            return self._replicas
+        return f"{ref(self.autoscaler)} {bound_text(self.autoscaler, upper=True)}"
 
 
 def scale(inventory: Inventory, workload: Resource) -> Scale:
@@ -89,7 +106,7 @@ def scale(inventory: Inventory, workload: Resource) -> Scale:
     scalers = autoscalers(inventory, workload)
     if not scalers:
         replicas = declared_replicas(workload)
-        return Scale(replicas, replicas)
+        return Scale(replicas, replicas, defaulted=integer(workload.spec.get("replicas")) is None)
     first = scalers[0]
     low = max(min_replicas(first), 1)
     high = max_replicas(first)
@@ -110,7 +127,25 @@ def scaled_value(value: Any, total: int, round_up: bool) -> int | None:
     return None
 
 
+def is_zero(value: Any) -> bool:
+    """0 or "0%": any other percentage of a non-empty workload rounds up to at least one pod."""
+    return scaled_value(value, 100, round_up=True) == 0
+
+
 def verifiable(kind: str, mode: str) -> bool:
     """Whether an object of ``kind`` missing from the inventory is missing for real: a scan holds what
     the user gave it, the live mode only the kinds it collects."""
     return mode != "live" or kind in _LIVE_KINDS
+
+
+def exposure(pods: int) -> str:
+    """What running only ``pods`` pods means for availability, for messages."""
+    if pods <= 0:
+        return "it scales to zero, so the first request after an idle period waits for a pod to start"
+    if pods == 1:
+        return "a single pod serves everything, so losing it (a crash, a node drain, an eviction) is an outage"
+    return f"losing one pod (a node drain, a zone outage) leaves {pods - 1} to carry all the traffic"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

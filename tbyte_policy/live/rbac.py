@@ -2,75 +2,65 @@
 
 from __future__ import annotations
 
-from .collect import ALL_KINDS, Kind
+import yaml
 
-VERBS = ("get", "list")
+from .collect import ALL_KINDS, NAMESPACE, Kind
+
+VERBS = ["get", "list"]
+RBAC_API = "rbac.authorization.k8s.io/v1"
 
 
-def _rules(kinds: list[Kind]) -> list[tuple[str, list[str]]]:
+def _rules(kinds: list[Kind], verbs: list[str] = VERBS) -> list[dict]:
     by_group: dict[str, list[str]] = {}
     for kind in kinds:
         plurals = by_group.setdefault(kind.group, [])
         if kind.plural not in plurals:
             plurals.append(kind.plural)
-    return list(by_group.items())
+    return [{"apiGroups": [group], "resources": plurals, "verbs": list(verbs)} for group, plurals in by_group.items()]
 
 
-def _q(value: str) -> str:
-    return f'"{value}"'
+def _role(kind: str, name: str, namespace: str | None, rules: list[dict]) -> dict:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": RBAC_API, "kind": kind, "metadata": metadata, "rules": rules}
 
 
-def _role_yaml(kind: str, name: str, rules: list[tuple[str, list[str]]], comment: str) -> str:
-    lines = [f"# {comment}", "apiVersion: rbac.authorization.k8s.io/v1", f"kind: {kind}",
-             "metadata:", f"  name: {name}", "rules:"]
-    for group, plurals in rules:
-        lines += [
-            f"- apiGroups: [{_q(group)}]",
-            f"  resources: [{', '.join(_q(p) for p in plurals)}]",
-            f"  verbs: [{', '.join(_q(v) for v in VERBS)}]",
-        ]
-    return "\n".join(lines) + "\n"
+def _binding(kind: str, name: str, namespace: str | None, role_kind: str, service_account: str,
+             service_account_namespace: str) -> dict:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": RBAC_API, "kind": kind, "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}]}
 
 
-def _binding_yaml(kind: str, name: str, role: str, sa: str, sa_ns: str, namespace: str | None) -> str:
-    meta = [f"  name: {name}"] + ([f"  namespace: {namespace}"] if namespace else [])
-    return "\n".join([
-        "apiVersion: rbac.authorization.k8s.io/v1", f"kind: {kind}", "metadata:", *meta,
-        "roleRef:", "  apiGroup: rbac.authorization.k8s.io", "  kind: ClusterRole", f"  name: {role}",
-        "subjects:", "- kind: ServiceAccount", f"  name: {sa}", f"  namespace: {sa_ns}",
-    ]) + "\n"
+def rbac_objects(*, namespace: str | None = None, service_account: str = "tbyte-policy-audit",
+                 service_account_namespace: str | None = None, name: str = "tbyte-policy-audit") -> list[dict]:
+    """The read-only (get, list) RBAC objects the live audit needs.
 
-
-def rbac_manifest(
-    *,
-    namespace: str | None = None,
-    service_account: str = "tbyte-policy-audit",
-    service_account_namespace: str = "default",
-    name: str = "tbyte-policy-audit",
-) -> str:
-    """The read-only (get, list) RBAC the live audit needs, as multi-document YAML.
-
-    Two ClusterRoles: one for the namespaced kinds, one for the cluster-scoped ones
-    (the Namespace object, ClusterSecretStores).  With ``namespace`` the namespaced
-    role is bound by a RoleBinding in that namespace only; without it (for
-    ``--all-namespaces``) both are bound cluster-wide.  Note that ``list`` on
-    Secrets is required for the metadata-only listing; the collector never keeps
-    Secret values, but RBAC cannot express "metadata only".
+    With ``namespace``: a Role (and RoleBinding) on the namespaced kinds in that namespace; a ClusterRole
+    granting ``get`` on namespaces, bound by a RoleBinding in that namespace, which lets it read exactly that
+    Namespace object (the API server authorises GET of a namespace as a request in that namespace; the
+    audit never lists namespaces); and a ClusterRole (and ClusterRoleBinding) for the cluster-scoped kinds
+    it lists. Without (``--all-namespaces``): one ClusterRole. Discovery needs no grant
+    (``system:discovery`` allows it to every authenticated user). ``list`` on Secrets is needed for the
+    metadata-only listing: the collector never keeps a Secret's values, but RBAC cannot say "metadata only".
     """
-    namespaced = [k for k in ALL_KINDS if k.namespaced]
-    cluster = [k for k in ALL_KINDS if not k.namespaced]
-    docs = [
-        _role_yaml("ClusterRole", f"{name}-namespaced", _rules(namespaced),
-                   "tbyte-policy live audit: read-only access to the audited namespaced kinds"),
-        _role_yaml("ClusterRole", f"{name}-cluster", _rules(cluster),
-                   "tbyte-policy live audit: read-only access to the audited cluster-scoped kinds"),
-    ]
-    if namespace:
-        docs.append(_binding_yaml("RoleBinding", name, f"{name}-namespaced",
-                                  service_account, service_account_namespace, namespace))
-    else:
-        docs.append(_binding_yaml("ClusterRoleBinding", f"{name}-namespaced", f"{name}-namespaced",
-                                  service_account, service_account_namespace, None))
-    docs.append(_binding_yaml("ClusterRoleBinding", f"{name}-cluster", f"{name}-cluster",
-                              service_account, service_account_namespace, None))
-    return "---\n".join(docs)
+    account_namespace = service_account_namespace or namespace or "default"
+    if namespace is None:
+        return [_role("ClusterRole", name, None, _rules(list(ALL_KINDS))),
+                _binding("ClusterRoleBinding", name, None, "ClusterRole", service_account, account_namespace)]
+    cluster_kinds = [kind for kind in ALL_KINDS if not kind.namespaced and kind is not NAMESPACE]
+    return [_role("Role", name, namespace, _rules([kind for kind in ALL_KINDS if kind.namespaced])),
+            _binding("RoleBinding", name, namespace, "Role", service_account, account_namespace),
+            _role("ClusterRole", f"{name}-namespace", None, _rules([NAMESPACE], ["get"])),
+            _binding("RoleBinding", f"{name}-namespace", namespace, "ClusterRole", service_account,
+                     account_namespace),
+            _role("ClusterRole", f"{name}-cluster", None, _rules(cluster_kinds)),
+            _binding("ClusterRoleBinding", f"{name}-cluster", None, "ClusterRole", service_account,
+                     account_namespace)]
+
+
+def rbac_manifest(**options) -> str:
+    """:func:`rbac_objects` as multi-document YAML, ready for ``kubectl apply -f -``."""
+    header = "# tbyte-policy live audit: read-only access (get, list) to exactly the kinds it reads\n"
+    return header + "---\n".join(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
+                                 for document in rbac_objects(**options))

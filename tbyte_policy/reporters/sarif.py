@@ -25,8 +25,9 @@ SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "tbytePolicyIdentity/v1"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
-# GitHub code scanning shows a rule's severity from this CVSS-like score (>9 critical, >=7 high, >=4 medium).
-SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+# GitHub code scanning shows a rule's severity from this CVSS-like score (over 9 critical, 7 high, 4 medium,
+# else low); info rules carry none and show as notes.
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 
 
 def render(report: Report, *, base: Path | None = None) -> str:
@@ -60,16 +61,18 @@ def _descriptor(rule: "Rule") -> dict[str, Any]:
     docs = rule.docs
     text = (f"{rule.title}\n\nWhat it checks: {docs['what'].strip()}\n\nWhy it matters: {docs['why'].strip()}\n\n"
             f"Example:\n{docs['example'].strip()}\n\nFix: {docs['fix'].strip()}")
-    return {
+    descriptor: dict[str, Any] = {
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": docs["what"].strip()},
         "help": {"text": text, "markdown": rule_markdown(rule)},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": [rule.family, "kubernetes"], "severity": rule.severity,
-                       "security-severity": SECURITY_SEVERITY[rule.severity], "precision": "high"},
+        "properties": {"tags": [rule.family, "kubernetes"], "severity": rule.severity, "precision": "high"},
     }
+    if rule.severity in SECURITY_SEVERITY:
+        descriptor["properties"]["security-severity"] = SECURITY_SEVERITY[rule.severity]
+    return descriptor
 
 
 def _result(finding: Finding, rule_index: dict[str, int], base: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
+from tbyte_policy.reporters import ref_name
 
 SEVERITY_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                    "info": "dim"}
@@ -33,7 +34,7 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
         table.add_column("location", no_wrap=True)
         for finding in findings:
             table.add_row(Text(finding.severity, style=SEVERITY_STYLES[finding.severity]),
-                          f"{finding.rule_id} {finding.rule_name}", _message(finding), _where(finding))
+                          f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)), Text(_where(finding)))
         console.print(table)
     for label, entries in (("error", [*report.errors, *report.internal_errors]), ("warning", report.warnings)):
         for entry in entries:
@@ -53,7 +54,8 @@ def summary_line(report: Report) -> str:
     parts = [f"{len(report.active_findings)} findings ({severities})"]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
-    parts.append(f"{report.resources} resources in {report.files} files")
+    parts.append(f"{report.resources} resources read from the cluster" if report.mode == "live"
+                 else f"{report.resources} resources in {report.files} files")
     if report.skipped_documents:
         parts.append(f"{report.skipped_documents} non-Kubernetes documents skipped")
     errors = len(report.errors) + len(report.internal_errors) + len(report.unreadable_kinds)
@@ -72,6 +74,6 @@ def _message(finding: Finding) -> str:
 
 
 def _where(finding: Finding) -> str:
-    if not finding.location.path:
-        return "-"
+    if not finding.location.path:  # a live object: no file, so the object itself
+        return ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
     return f"{finding.location.path}:{finding.location.line}" if finding.location.line else finding.location.path

@@ -1,0 +1,32 @@
+"""replicas: workloads that run too few replicas, or that fight their autoscaler over the count."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.workloads import autoscalers, declared_replicas, exposure, plural, ref
+from tbyte_policy.model import ObjectRef, Problem, Resource, integer
+
+
+@check("too-few-replicas", "object", fewer_than=2, at_least=1)
+def too_few_replicas(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    """Unautoscaled workloads with at_least <= spec.replicas < fewer_than (0 is scaled down on purpose)."""
+    if workload in ctx.inventory.workload_ref_targets or autoscalers(ctx.inventory, workload):
+        return
+    replicas = declared_replicas(workload)
+    if ctx.params["at_least"] <= replicas < ctx.params["fewer_than"]:
+        declared = "" if integer(workload.spec.get("replicas")) is not None else " (spec.replicas unset: the default)"
+        yield Problem(f"{ref(workload)} runs {plural(replicas, 'replica')}{declared} and no autoscaler: "
+                      f"{exposure(replicas)}", "/spec/replicas")
+
+
+@check("replicas-with-autoscaler", "object")
+def replicas_with_autoscaler(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    replicas = integer(workload.spec.get("replicas"))
+    scalers = autoscalers(ctx.inventory, workload)
+    if replicas is None or not scalers:
+        return
+    yield Problem(f"{ref(workload)} sets spec.replicas: {replicas} while {ref(scalers[0])} manages its scale: every "
+                  f"apply resets the count to {replicas} until the autoscaler corrects it again",
+                  "/spec/replicas", related=[ObjectRef.of(scalers[0])])
