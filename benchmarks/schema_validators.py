@@ -194,7 +194,8 @@ def validate_all(validators: dict, compile_schema, catalog, documents: list, pat
         if validator is None or validator.is_valid(document):
             results.append(set())
         else:
-            results.append({(path_of(error), keyword_of(error)) for error in validator.iter_errors(_api_ready(document))})
+            errors = validator.iter_errors(_api_ready(document))
+            results.append({(path_of(error), keyword_of(error)) for error in errors})
     return results
 
 

@@ -45,8 +45,7 @@ class Engine:
                                             f"{type(exc).__name__}"))
 
         for resource in inventory.resources:
-            owned = resource.controller_owner is not None and resource.kind in ("Pod", "ReplicaSet", "Job")
-            if owned:
+            if resource.managed_by_workload:
                 # Judged through the controller that owns it, not once more on its own.
                 continue
             for rule in self._by_target_kind.get(("object", resource.kind), ()):

@@ -63,7 +63,7 @@ class Inventory:
         self._pods_by_namespace: dict[str | None, list[PodView]] = defaultdict(list)
         self._pods_by_label: dict[tuple[str | None, str, str], list[PodView]] = defaultdict(list)
         for resource in self.resources:
-            if resource.kind in POD_BEARING_KINDS and resource.controller_owner is None:
+            if resource.kind in POD_BEARING_KINDS and not resource.managed_by_workload:
                 self._file_pods(resource)
 
         self.pdbs = SelectorIndex[Resource](label_selector_matches)
@@ -73,6 +73,8 @@ class Inventory:
         self.network_policies = SelectorIndex[Resource](label_selector_matches)
         for policy in self.kind("NetworkPolicy"):
             selector = policy.spec.get("podSelector")
+            if selector is None:
+                selector = {}  # not a pointer in the API: an absent podSelector is the empty one
             self.network_policies.add(policy, policy.namespace, selector, mapping(selector).get("matchLabels"))
         self.services = SelectorIndex[Resource](map_selector_matches)
         for service in self.kind("Service"):

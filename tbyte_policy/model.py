@@ -80,6 +80,12 @@ class Resource:
                 return owner
         return None
 
+    @property
+    def managed_by_workload(self) -> bool:
+        """A pod, ReplicaSet or Job that a workload controller owns: judged through that workload."""
+        owner = self.controller_owner
+        return owner is not None and owner.get("kind") in POD_BEARING_KINDS
+
     def get(self, pointer: str) -> Any:
         return resolve(self.raw, pointer)
 

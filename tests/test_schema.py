@@ -141,7 +141,8 @@ def test_int_or_string_and_quantity_fields_take_both_forms_and_nothing_else():
         """))
     messages = sorted(finding.message.split(" (")[0] for finding in findings)
     assert messages == [
-        "spec.template.spec.containers[0].readinessProbe.httpGet.port has the wrong type: expected a string or an integer",
+        "spec.template.spec.containers[0].readinessProbe.httpGet.port has the wrong type: "
+        "expected a string or an integer",
         "spec.template.spec.containers[0].resources.requests.cpu has the wrong type: expected a string or a number",
     ]
 
@@ -186,8 +187,13 @@ def test_a_known_kind_at_an_unserved_api_version_is_reported_but_other_groups_ki
         """)
     assert [(finding.resource.kind, finding.location.line) for finding in findings] == \
         [("PodDisruptionBudget", 1), ("CronJob", 6), ("Rollout", 10)]
-    assert "served at apiVersion v1 (Kubernetes" in findings[0].message and "policy/v1" in findings[0].message
-    assert "batch/v1" in findings[1].message and "argoproj.io/v1alpha1" in findings[2].message
+    newest = schemas.shipped_versions()[-1]
+    assert [finding.message for finding in findings] == [
+        f"PodDisruptionBudget is not served at apiVersion v1, only at policy/v1 (Kubernetes {newest}): "
+        "applying it fails",
+        f"CronJob is not served at apiVersion apps/v1, only at batch/v1 (Kubernetes {newest}): applying it fails",
+        "Rollout is not served at apiVersion argoproj.io/v1, only at argoproj.io/v1alpha1 "
+        "(argoproj.io/v1alpha1 Rollout CRD): applying it fails"]
 
 
 def test_the_kubernetes_version_param_picks_the_schema_release():
@@ -367,7 +373,8 @@ def test_every_schema_of_the_newest_release_and_every_vendored_crd_compiles():
 
 
 def test_a_pod_missing_many_configmaps_gets_ten_findings_the_last_counting_the_rest():
-    volumes = "".join(f"          - {{name: v{index}, configMap: {{name: dashboard-{index}}}}}\n" for index in range(13))
+    volumes = "".join(f"          - {{name: v{index}, configMap: {{name: dashboard-{index}}}}}\n"
+                      for index in range(13))
     findings = scan("""\
         apiVersion: v1
         kind: ConfigMap
@@ -378,8 +385,11 @@ def test_a_pod_missing_many_configmaps_gets_ten_findings_the_last_counting_the_r
         metadata: {name: grafana}
         spec:
           containers: [{name: grafana, image: grafana/grafana:11.0.0}]
-          volumes:
-        """ + volumes, "SCH004")
+          volumes:\n""" + volumes, "SCH004")
     assert [finding.location.line for finding in findings] == list(range(11, 21))
     assert findings[-1].message.endswith("3 more missing ConfigMaps in this object are not reported "
                                          "(at most 10 per object)")
+
+
+def test_removed_api_version_walks_to_every_kind_of_its_table():
+    assert CATALOGUE["SCH002"].kinds == {kind for entry in REMOVED_APIS for kind in entry.kinds}

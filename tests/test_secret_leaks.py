@@ -41,7 +41,8 @@ PLANTS = {
     "env-unquoted-tag": "            - name: {name}\n              value: !{v}\n",
     "env-alias": "            - name: {name}\n              value: *{v}\n",
     "configmap": "  {key}: {q}\n",
-    "configmap-file": "  app.properties: |\n    server.port=8080\n    password={v}\n    url=postgres://app:{v}@db/app\n",
+    "configmap-file": ("  app.properties: |\n    server.port=8080\n    password={v}\n"
+                       "    url=postgres://app:{v}@db/app\n"),
     "secret-string": "  {key}: {q}\n",
     "secret-data": "  {key}: {b}\n",
 }
@@ -56,9 +57,10 @@ def manifest(value: str, plants: list[str], name: str, key: str, wrong_shapes: b
     configmap = "".join(PLANTS[plant].format(**fill) for plant in plants if plant in CONFIGMAP_PLANTS)
     secret = "".join(PLANTS[plant].format(**fill) for plant in plants if plant in SECRET_PLANTS)
     documents = [
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  selector:\n    matchLabels: {app: app}\n"
-        "  template:\n    metadata:\n      labels: {app: app}\n    spec:\n      containers:\n        - name: app\n"
-        "          image: ghcr.io/acme/app:1.0.0\n          env:\n            - name: LOG_LEVEL\n              value: info\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  selector:\n"
+        "    matchLabels: {app: app}\n  template:\n    metadata:\n      labels: {app: app}\n    spec:\n"
+        "      containers:\n        - name: app\n          image: ghcr.io/acme/app:1.0.0\n          env:\n"
+        "            - name: LOG_LEVEL\n              value: info\n"
         + env,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  LOG_LEVEL: info\n" + configmap,
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n"

@@ -19,7 +19,8 @@ LIVE_SECRETS = """\
     kind: Secret
     metadata:
       name: synced
-      ownerReferences: [{apiVersion: external-secrets.io/v1, kind: ExternalSecret, name: synced, uid: "1", controller: true}]
+      ownerReferences:
+        - {apiVersion: external-secrets.io/v1, kind: ExternalSecret, name: synced, uid: "1", controller: true}
     ---
     apiVersion: v1
     kind: Secret
@@ -80,11 +81,11 @@ def live(rule_id: str, unreadable: dict[str, str] | None = None) -> list[tuple[s
 
 
 def test_live_secrets_need_an_external_secret_or_a_controller_that_owns_them():
-    assert live("SCR001") == [("made-by-hand", 39)]
+    assert live("SCR001") == [("made-by-hand", 40)]
 
 
 def test_live_pods_may_read_secrets_their_controller_owns():
-    assert live("SCR002") == [("app", 52), ("app", 53)]
+    assert live("SCR002") == [("app", 53), ("app", 54)]
 
 
 def test_live_mode_judges_nothing_when_external_secrets_could_not_be_read():

@@ -31,7 +31,8 @@ class RemovedApi:
     product: str = "Kubernetes"
 
 
-def _removed(api_version: str, kinds: str, removed_in: str, replacement: str, product: str = "Kubernetes") -> RemovedApi:
+def _removed(api_version: str, kinds: str, removed_in: str, replacement: str,
+             product: str = "Kubernetes") -> RemovedApi:
     return RemovedApi(api_version, frozenset(kinds.split()), removed_in, replacement, product)
 
 
@@ -87,7 +88,8 @@ def removed_api(api_version: str, kind: str, kubernetes_version: str | None) -> 
     if entry is None:
         return None
     target = schemas.parse_kubernetes_version(kubernetes_version)
-    if entry.product == "Kubernetes" and target is not None and target < schemas.parse_kubernetes_version(entry.removed_in):
+    if entry.product == "Kubernetes" and target is not None \
+            and target < schemas.parse_kubernetes_version(entry.removed_in):
         return None
     return entry
 
@@ -137,9 +139,8 @@ def _unserved(resource: Resource, catalog: schemas.SchemaSet, version: str) -> I
     group = resource.group
     if not served or not (catalog.knows_group(group) or group in {api.rpartition("/")[0] for api in served}):
         return
-    yield Problem(f"{resource.kind} is not served at apiVersion {resource.api_version} "
-                  f"(Kubernetes {catalog.version} and the known CRDs serve it at {', '.join(served)}): "
-                  f"applying it fails", "/apiVersion")
+    yield Problem(f"{resource.kind} is not served at apiVersion {resource.api_version}, only at {', '.join(served)} "
+                  f"({catalog.source(served[0], resource.kind)}): applying it fails", "/apiVersion")
 
 
 @check("selector-matches-template", "object")
@@ -157,14 +158,16 @@ def selector_matches_template(workload: Resource, ctx: CheckContext) -> Iterator
         if holder is not None:
             related, whose = [ObjectRef.of(holder, "/spec/template/metadata/labels")], \
                 f"the pod template of {holder.kind}/{holder.name} (its workloadRef)"
+    # Argo Rollouts has no admission webhook: its controller refuses the spec instead of the API server.
+    outcome = "the Argo Rollouts controller marks it InvalidSpec and runs no pods" if workload.kind == "Rollout" \
+        else f"the API server rejects the {workload.kind}"
     if selector_is_empty(selector) and workload.kind != "Job":
-        yield Problem(f"spec.selector of {workload.kind}/{workload.name} is empty: the API server rejects an empty "
-                      f"selector, which would select every pod of the namespace", "/spec/selector", related=related)
+        yield Problem(f"spec.selector of {workload.kind}/{workload.name} is empty, which would select every pod of "
+                      f"the namespace: {outcome}", "/spec/selector", related=related)
     elif not label_selector_matches(selector, pods.labels):
         labels = ", ".join(f"{key}={value}" for key, value in pods.labels.items()) or "no labels"
         yield Problem(f"spec.selector of {workload.kind}/{workload.name} ({describe_label_selector(selector)}) does "
-                      f"not match the labels of {whose} ({labels}): the API server rejects the {workload.kind}",
-                      "/spec/selector", related=related)
+                      f"not match the labels of {whose} ({labels}): {outcome}", "/spec/selector", related=related)
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,8 @@ def _configmap_uses(pods: PodView) -> Iterator[_ConfigMapUse]:
         for index, env in enumerate(sequence(container.raw.get("env"))):
             reference = mapping(mapping(mapping(env).get("valueFrom")).get("configMapKeyRef"))
             if required(reference):
-                yield _ConfigMapUse(reference["name"], f"{container.pointer}/env/{index}/valueFrom/configMapKeyRef/name",
+                yield _ConfigMapUse(reference["name"],
+                                    f"{container.pointer}/env/{index}/valueFrom/configMapKeyRef/name",
                                     f"container {container.name} reads it into an env var", container.name)
         for index, source in enumerate(sequence(container.raw.get("envFrom"))):
             reference = mapping(mapping(source).get("configMapRef"))
@@ -213,7 +217,8 @@ def configmap_reference_missing(pods: PodView, ctx: CheckContext) -> Iterator[Pr
         return  # the scan holds none of this namespace's ConfigMaps: their absence proves nothing
     missing: dict[str, Problem] = {}
     for use in _configmap_uses(pods):
-        if use.name in missing or use.name in AUTOMATIC_CONFIGMAPS or ctx.inventory.get("ConfigMap", namespace, use.name):
+        if use.name in missing or use.name in AUTOMATIC_CONFIGMAPS \
+                or ctx.inventory.get("ConfigMap", namespace, use.name) is not None:
             continue
         missing[use.name] = Problem(
             f"{use.how}, but ConfigMap {use.name} is not among the {len(present)} ConfigMaps the scan holds for "

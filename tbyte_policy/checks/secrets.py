@@ -80,9 +80,11 @@ def _covers(cluster: Resource, namespace: str | None, inventory: Inventory) -> b
 def owned_by_design(secret: Resource) -> bool:
     """Whether a live Secret's metadata says an ExternalSecret or a controller that owns such Secrets wrote it:
     the service-account token controller, Helm (release records) or cert-manager."""
-    if any(mapping(owner).get("kind") == "ExternalSecret" for owner in sequence(secret.metadata.get("ownerReferences"))):
+    owners = sequence(secret.metadata.get("ownerReferences"))
+    if any(mapping(owner).get("kind") == "ExternalSecret" for owner in owners):
         return True
-    return secret.raw.get("type") in (SERVICE_ACCOUNT_TOKEN, HELM_RELEASE) or CERT_MANAGER_CERTIFICATE in secret.annotations
+    return secret.raw.get("type") in (SERVICE_ACCOUNT_TOKEN, HELM_RELEASE) \
+        or CERT_MANAGER_CERTIFICATE in secret.annotations
 
 
 def producer(ctx: CheckContext, namespace: str | None, name: str) -> Resource | None:
@@ -174,7 +176,8 @@ def secret_references(pods: PodView) -> Iterator[tuple[str, str, str, str | None
             f"volume {volume.get('name')}", None
         for source_index, source in enumerate(sequence(mapping(volume.get("projected")).get("sources"))):
             yield mapping(mapping(source).get("secret")).get("name"), \
-                f"{pointer}/projected/sources/{source_index}/secret/name", f"projected volume {volume.get('name')}", None
+                f"{pointer}/projected/sources/{source_index}/secret/name", \
+                f"projected volume {volume.get('name')}", None
     for index, reference in enumerate(sequence(pods.spec.get("imagePullSecrets"))):
         yield mapping(reference).get("name"), f"{pods.pointer}/imagePullSecrets/{index}/name", "imagePullSecrets", None
 
@@ -244,7 +247,7 @@ _NO_PERIODIC_REFRESH = {"CreatedOnce": "never reaches the cluster",
 @check("external-secret-refresh-disabled", "object")
 def external_secret_refresh_disabled(external: Resource, ctx: CheckContext) -> Iterator[Problem]:
     policy = external.spec.get("refreshPolicy")
-    if policy in _NO_PERIODIC_REFRESH:
+    if isinstance(policy, str) and policy in _NO_PERIODIC_REFRESH:
         yield Problem(f"ExternalSecret {external.name} has refreshPolicy: {policy}: a secret rotated in the store "
                       f"{_NO_PERIODIC_REFRESH[policy]}", "/spec/refreshPolicy")
         return
