@@ -233,13 +233,13 @@ def run(count: int, naive_sample: int, rules) -> None:
         for document in sample:
             try:
                 kubernetes_validate.validate(document, catalog.version, strict=True)
-            except Exception:  # noqa: BLE001 - invalid documents and CRDs it has no schema for are expected
+            except Exception:  # invalid documents, and CRDs it has no schema for, are expected here
                 pass
         naive = (time.perf_counter() - start) * count / len(sample)
 
-        with_schema, report = timed(lambda: scan_paths([str(path)], AuditOptions(rules=rules)), 1)
+        with_schema, report = timed(lambda: scan_paths([str(path)], AuditOptions(rules=rules)))
         without_rules = configure_schema_rules(rules, enabled=False)
-        without_schema, _ = timed(lambda: scan_paths([str(path)], AuditOptions(rules=without_rules)), 1)
+        without_schema, _ = timed(lambda: scan_paths([str(path)], AuditOptions(rules=without_rules)))
 
     agree = sum(1 for mine, theirs in zip(rust, python) if {path for path, _ in mine} == {path for path, _ in theirs})
     invalid = sum(1 for problems in rust if problems)
@@ -247,7 +247,7 @@ def run(count: int, naive_sample: int, rules) -> None:
           f"ratios are against CSafeLoader parsing in this run")
 
     def line(label: str, seconds: float) -> None:
-        print(f"  {label:<46} {seconds:8.3f} s  {seconds / parse:7.2f}x")
+        print(f"  {label:<52} {seconds:8.3f} s  {seconds / parse:7.2f}x")
 
     line("parse (yaml CSafeLoader)  [baseline]", parse)
     line("load (scanner loader, with positions)", load)
@@ -259,7 +259,10 @@ def run(count: int, naive_sample: int, rules) -> None:
     line(f"kubernetes_validate.validate per doc (x{count}/{len(sample)})", naive)
     line("scan, all rules incl. schema", with_schema)
     line("scan, schema rules off", without_schema)
-    print(f"  same problems from both libraries: {agree}/{count} objects; scan findings: {len(report.findings)}")
+    line("  the schema rules' share of the scan", with_schema - without_schema)
+    verdict = "met" if with_schema <= 3 * parse else "NOT met"
+    print(f"  target (whole scan with schema rules <= 3x parse): {verdict}; "
+          f"same problems from both libraries: {agree}/{count} objects; scan findings: {len(report.findings)}")
 
 
 def main() -> None:

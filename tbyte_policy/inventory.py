@@ -111,8 +111,10 @@ class Inventory:
             return self._by_kind.get(kind, [])
         return self._by_namespace_kind.get((namespace, kind), [])
 
-    def get(self, kind: str, namespace: str | None, name: Any) -> Resource | None:
-        return self._by_name.get((kind, namespace, name)) if isinstance(name, str) else None
+    def get(self, kind: Any, namespace: str | None, name: Any) -> Resource | None:
+        if not isinstance(kind, str) or not isinstance(name, str):
+            return None  # a reference of the wrong type names nothing
+        return self._by_name.get((kind, namespace, name))
 
     def namespaces(self) -> list[str]:
         names = {resource.namespace for resource in self.resources if resource.namespace}

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 from yaml._yaml import CParser
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -31,6 +31,8 @@ STDIN_PATH = "<stdin>"
 _HELM_ACTION = re.compile(r"\{\{-?\s*[-.$a-zA-Z(/\"]")
 _HELM_SOURCE = re.compile(r"^# Source: (.+?)\s*$", re.MULTILINE)
 _HELM_HINT = "looks like an unrendered Helm template: render it with helm template first"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 # A position is packed into one int (line * _LINE + column, both 0-based) to keep the per-key cost small.
 _LINE = 1 << 24
 
@@ -69,13 +71,18 @@ class _MarkingConstructor(SafeConstructor):
     def construct_marked_map(self, node: MappingNode):
         data = MarkedDict()
         yield data
-        self.flatten_mapping(node)
+        if any(key_node.tag == _MERGE_TAG for key_node, _ in node.value):
+            self.flatten_mapping(node)
         marks = {}
         offset = self.line_offset
+        construct = self.construct_object
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node)
+            # Plain strings are most of a manifest: they are taken from the node without a constructor call.
+            key = key_node.value if key_node.tag == _STR_TAG and key_node.__class__ is ScalarNode \
+                else construct(key_node)
             try:
-                data[key] = self.construct_object(value_node)
+                data[key] = value_node.value if value_node.tag == _STR_TAG and value_node.__class__ is ScalarNode \
+                    else construct(value_node)
             except TypeError:
                 raise ConstructorError(
                     "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
@@ -88,7 +95,9 @@ class _MarkingConstructor(SafeConstructor):
         data = MarkedList()
         yield data
         offset = self.line_offset
-        data.extend(self.construct_object(child) for child in node.value)
+        construct = self.construct_object
+        data.extend(child.value if child.tag == _STR_TAG and child.__class__ is ScalarNode else construct(child)
+                    for child in node.value)
         data.marks = [(child.start_mark.line + offset) * _LINE + child.start_mark.column for child in node.value]
 
     def construct_object(self, node, deep=False):
@@ -108,13 +117,40 @@ _MarkingConstructor.add_constructor("tag:yaml.org,2002:seq", _MarkingConstructor
 _MarkingConstructor.add_constructor("tag:yaml.org,2002:timestamp", _MarkingConstructor.construct_timestamp_as_text)
 
 
-class MarkingLoader(CParser, _MarkingConstructor, yaml.resolver.Resolver):
+class _CachingResolver(yaml.resolver.Resolver):
+    """The standard implicit resolution, remembered per (value, style): manifests repeat their scalars.
+
+    There are no path resolvers here, so the per-node path bookkeeping is skipped.
+    """
+
+    _scalar_tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _MAX_CACHED = 200_000
+
+    def resolve(self, kind, value, implicit):
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._scalar_tags.get(key)
+        if tag is None:
+            if len(self._scalar_tags) >= self._MAX_CACHED:
+                self._scalar_tags.clear()
+            tag = self._scalar_tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+    def descend_resolver(self, current_node, current_index):
+        pass
+
+    def ascend_resolver(self):
+        pass
+
+
+class MarkingLoader(CParser, _MarkingConstructor, _CachingResolver):
     """libyaml's parser and composer, with our position-keeping constructor."""
 
     def __init__(self, stream: str, line_offset: int = 0):
         CParser.__init__(self, stream)
         _MarkingConstructor.__init__(self)
-        yaml.resolver.Resolver.__init__(self)
+        _CachingResolver.__init__(self)
         self.line_offset = line_offset
 
 

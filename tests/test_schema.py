@@ -393,3 +393,26 @@ def test_a_pod_missing_many_configmaps_gets_ten_findings_the_last_counting_the_r
 
 def test_removed_api_version_walks_to_every_kind_of_its_table():
     assert CATALOGUE["SCH002"].kinds == {kind for entry in REMOVED_APIS for kind in entry.kinds}
+
+
+def test_crd_constraints_name_the_rule_the_value_breaks_without_the_value():
+    findings = scan("""\
+        apiVersion: external-secrets.io/v1
+        kind: ExternalSecret
+        metadata: {name: db}
+        spec:
+          secretStoreRef: {name: vault, kind: VaultStore}
+          target: {name: db, creationPolicy: Sometimes}
+          data:
+            - secretKey: "pa$$word key"
+              remoteRef: {key: shop/db}
+        """)
+    assert sorted((finding.location.line, finding.message) for finding in findings) == [
+        (5, "spec.secretStoreRef.kind must be one of: SecretStore, ClusterSecretStore "
+            "(external-secrets.io/v1 ExternalSecret CRD schema)"),
+        (6, "spec.target.creationPolicy must be one of: Owner, Orphan, Merge, None, CreateOrMerge "
+            "(external-secrets.io/v1 ExternalSecret CRD schema)"),
+        (8, "spec.data[0].secretKey does not have the form the external-secrets.io/v1 ExternalSecret CRD schema "
+            "requires (pattern ^[-._a-zA-Z0-9]+$)"),
+    ]
+    assert not any(value in finding.message for finding in findings for value in ("VaultStore", "Sometimes", "pa$$"))

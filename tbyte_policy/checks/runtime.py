@@ -24,10 +24,12 @@ CRASH_REASONS = ("CrashLoopBackOff",)
 IMAGE_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 START_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 FAILING_WAITING_REASONS = frozenset((*CRASH_REASONS, *IMAGE_REASONS, *START_REASONS))
-STATUS_LISTS = (("initContainerStatuses", "init container"), ("containerStatuses", "container"),
-                ("ephemeralContainerStatuses", "ephemeral container"))
+# status list -> (the pod spec list it reports on, how messages name its containers)
+STATUS_LISTS = {"initContainerStatuses": ("initContainers", "init container"),
+                "containerStatuses": ("containers", "container"),
+                "ephemeralContainerStatuses": ("ephemeralContainers", "ephemeral container")}
 MAX_NAMED_PODS = 5
-OWNER_DEPTH = 4  # Pod -> ReplicaSet -> Deployment/Rollout, Pod -> Job -> CronJob; deeper chains are cycles
+OWNER_DEPTH = 4  # Pod -> ReplicaSet -> Deployment/Rollout, Pod -> Job -> CronJob; a longer chain is a cycle
 
 
 # --- the per-run indexes: pods by the workload that owns them, EndpointSlices by Service ---
@@ -87,7 +89,7 @@ def root_owner(resource: Resource, inventory: Inventory) -> Resource | None:
     return None
 
 
-def pods_of(resource: Resource, ctx: CheckContext) -> list[Resource]:
+def owned_pods(resource: Resource, ctx: CheckContext) -> list[Resource]:
     """The live pods a workload owns (through its ReplicaSets or Jobs), or a bare pod itself."""
     return _index(ctx.inventory).pods_by_root.get(resource, [])
 
@@ -116,12 +118,12 @@ def _because(condition: dict, with_message: bool = True) -> str:
 
 
 def container_statuses(pod: Resource) -> Iterator[tuple[str, dict]]:
-    """(role, status) of every container of a pod: init, regular and ephemeral."""
+    """(status list, status) of every container of a pod: init, regular and ephemeral."""
     status = mapping(pod.raw.get("status"))
-    for key, role in STATUS_LISTS:
+    for key in STATUS_LISTS:
         for entry in sequence(status.get(key)):
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                yield role, entry
+                yield key, entry
 
 
 def waiting_reason(status: dict) -> str | None:
@@ -170,12 +172,14 @@ def _pods_pointer(resource: Resource) -> str:
     return POD_TEMPLATE_POINTERS.get(resource.kind, "/status")
 
 
-def _container_pointer(resource: Resource, role: str, name: str) -> str:
+def _container_pointer(resource: Resource, status_list: str, name: str) -> str:
+    """The container's entry in the workload's pod template (or the pod's spec), where a fix goes."""
     pods = pod_view(resource)
+    spec_list = STATUS_LISTS[status_list][0]
     if pods is not None:
-        for container in pods.containers():
-            if container.name == name and (role == "container") == (container.role in ("container", "sidecar")):
-                return container.pointer
+        for index, container in enumerate(sequence(pods.spec.get(spec_list))):
+            if isinstance(container, dict) and container.get("name") == name:
+                return f"{pods.pointer}/{spec_list}/{index}"
     return _pods_pointer(resource)
 
 
@@ -195,25 +199,25 @@ def _container_problems(resource: Resource, ctx: CheckContext, describe, why: st
     """One problem per container of the workload's pods for which ``describe(status)`` gives a
     ``(state, detail)``: "container api is in CrashLoopBackOff in pods a (restarted 5 times), b (...)"."""
     affected: dict[tuple[str, str], list[tuple[Resource, str, str]]] = defaultdict(list)
-    for pod in pods_of(resource, ctx):
+    for pod in owned_pods(resource, ctx):
         if _terminating(pod):
             continue
-        for role, status in container_statuses(pod):
+        for status_list, status in container_statuses(pod):
             described = describe(status)
             if described:
-                affected[(role, status["name"])].append((pod, *described))
-    for (role, name), hits in sorted(affected.items()):
+                affected[(status_list, status["name"])].append((pod, *described))
+    for (status_list, name), hits in sorted(affected.items()):
         states = " / ".join(sorted({state for _, state, _ in hits}))
         pods = _pod_list((pod.name, detail) for pod, _, detail in hits)
-        yield Problem(f"{role} {name} {states} in {pods}{why}", _container_pointer(resource, role, name), name,
-                      _pod_refs(pod for pod, _, _ in hits))
+        yield Problem(f"{STATUS_LISTS[status_list][1]} {name} {states} in {pods}{why}",
+                      _container_pointer(resource, status_list, name), name, _pod_refs(pod for pod, _, _ in hits))
 
 
 # --- pods and containers, judged on their workload ---
 
 @check("runtime-pods-not-ready", "object")
 def pods_not_ready(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    pods = pods_of(resource, ctx)
+    pods = owned_pods(resource, ctx)
     reasons = [(pod, reason) for pod in pods if (reason := not_ready_reason(pod))]
     if reasons:
         listed = _pod_list((pod.name, reason) for pod, reason in reasons)
@@ -223,7 +227,7 @@ def pods_not_ready(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
 
 @check("runtime-pods-unschedulable", "object")
 def pods_unschedulable(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    stuck = [(pod, condition) for pod in pods_of(resource, ctx)
+    stuck = [(pod, condition) for pod in owned_pods(resource, ctx)
              if _phase(pod) == "Pending" and not _terminating(pod) and (condition := unschedulable(pod))]
     if stuck:
         _, first = min(stuck, key=lambda item: item[0].name)
@@ -307,7 +311,7 @@ def workload_unavailable(resource: Resource, ctx: CheckContext) -> Iterator[Prob
     desired, available, pointer = counts
     if available < desired:
         yield Problem(f"{resource.kind} {resource.name} has {available} of {desired} replicas available",
-                      pointer, related=_pod_refs(pods_of(resource, ctx)))
+                      pointer, related=_pod_refs(owned_pods(resource, ctx)))
 
 
 @check("runtime-rollout-stuck", "object")

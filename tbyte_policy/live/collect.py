@@ -242,7 +242,10 @@ class _Api:
             raise self._transport_error(e.reason or e) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise self._transport_error(e) from None
-        except ApiException as e:  # status 0: TLS failures
+        except ApiException as e:  # status 0: the client turns urllib3's SSLError into this
+            kind, _, detail = str(e.reason).partition("\n")
+            if kind == "SSLError":
+                raise LiveError(f"TLS error talking to the API server at {self.host}: {_one_line(detail)}") from None
             raise LiveError(f"cannot talk to the API server at {self.host}: {_one_line(e.reason)}") from None
         status = response.status
         self.log(f"GET {path} -> {status} ({time.monotonic() - started:.2f}s)")

@@ -39,6 +39,11 @@ CONTROLLED_BY = {"ReplicaSet": "apps/v1", "Deployment": "apps/v1", "StatefulSet"
                  "ExternalSecret": "external-secrets.io/v1", "ScaledObject": "keda.sh/v1alpha1"}
 
 
+# Kinds whose registry keeps no metadata.generation (their spec, if any, is not versioned).
+UNVERSIONED_KINDS = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Pod",
+                               "EndpointSlice"})
+
+
 def _digest(*parts: str, length: int = 10) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
@@ -127,7 +132,8 @@ def _apply_metadata(obj: dict) -> None:
     meta = obj["metadata"]
     applied = copy.deepcopy(obj)
     meta["uid"] = _uid(obj["kind"], meta["name"])
-    meta["generation"] = 1
+    if obj["kind"] not in UNVERSIONED_KINDS:
+        meta["generation"] = 1
     meta["creationTimestamp"] = STARTED
     # `kubectl apply` keeps the applied manifest on the object (the collector strips it from Secrets).
     meta.setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = \
@@ -241,7 +247,8 @@ class Cluster:
         ip = f"10.0.{index % len(NODES) + 1}.{100 + int(_digest(pod['metadata']['name'], length=4), 16) % 150}"
         statuses = [{"name": c["name"], "image": c["image"],
                      "imageID": f"{c['image'].split(':')[0]}@sha256:{_digest('image', c['image'], length=64)}",
-                     "containerID": f"containerd://{_digest('container', pod['metadata']['name'], c['name'], length=64)}",
+                     "containerID": "containerd://" + _digest("container", pod["metadata"]["name"], c["name"],
+                                                              length=64),
                      "ready": True, "started": True, "restartCount": restarts,
                      "state": {"running": {"startedAt": STARTED}}, "lastState": {}} for c in spec["containers"]]
         pod["status"] = {
@@ -492,9 +499,9 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
         default_pod_spec(spec["template"]["spec"])
         spec["template"]["metadata"].setdefault("creationTimestamp", None)
         rs = live.replica_set(obj, spec["template"], spec["replicas"], revision=1)
+        rs_name = rs["metadata"]["name"]
         for index in range(spec["replicas"]):
-            live.pod(rs, rs["spec"]["template"], f"{rs['metadata']['name']}-{_suffix(rs['metadata']['name'], str(index))}",
-                     index)
+            live.pod(rs, rs["spec"]["template"], f"{rs_name}-{_suffix(rs_name, str(index))}", index)
         if kind == "Rollout":
             _run_canary(live, obj, rs)
     elif kind == "StatefulSet":
@@ -561,7 +568,8 @@ def _run_canary(live: Cluster, rollout: dict, rs: dict) -> None:
     for role in ("stableService", "canaryService"):
         service = live.get("Service", canary[role])
         service["spec"]["selector"]["rollouts-pod-template-hash"] = pod_hash
-        service["metadata"]["annotations"]["argo-rollouts.argoproj.io/managed-by-rollouts"] = rollout["metadata"]["name"]
+        annotations = service["metadata"]["annotations"]
+        annotations["argo-rollouts.argoproj.io/managed-by-rollouts"] = rollout["metadata"]["name"]
     rollout["status"] = {"currentStepIndex": len(canary["steps"]), "currentStepHash": _pod_hash("steps"),
                          "canary": {}, "blueGreen": {}, "message": "", "workloadObservedGeneration": "1"}
     stable = live.get("Ingress", canary["trafficRouting"]["nginx"]["stableIngress"])

@@ -40,7 +40,8 @@ def _no_proxy_env(monkeypatch):
 
 @pytest.fixture
 def k8s_server(tmp_path: Path):
-    """Factory: ``k8s_server(objects=[...], installed_crds=[...], knobs=Knobs(...), **knob_fields)``.
+    """Factory: ``k8s_server(objects=[...], installed_crds=[...], knobs=Knobs(...), **knob_fields)``;
+    ``tls=(cert, key)`` serves HTTPS, ``certificate_authority=`` puts a CA file in the kubeconfig.
 
     ``installed_crds`` defaults to every known CRD group; pass ``()`` for none.
     Returns a :class:`RunningServer` with ``.url``, ``.kubeconfig_path`` (context
@@ -49,16 +50,18 @@ def k8s_server(tmp_path: Path):
     started: list[FakeK8sServer] = []
 
     def make(objects=(), installed_crds=CRD_GROUPS, knobs: Knobs | None = None,
-             context_namespace: str | None = None, **knob_fields) -> RunningServer:
+             context_namespace: str | None = None, tls: tuple[str, str] | None = None,
+             certificate_authority: str | None = None, **knob_fields) -> RunningServer:
         knobs = knobs or Knobs()
         for name, value in knob_fields.items():
             if not hasattr(knobs, name):
                 raise TypeError(f"unknown knob {name!r}")
             setattr(knobs, name, value)
-        server = FakeK8sServer(objects, installed_crds, knobs).start()
+        server = FakeK8sServer(objects, installed_crds, knobs, tls).start()
         started.append(server)
         path = tmp_path / f"kubeconfig-{len(started)}"
-        path.write_text(kubeconfig_yaml(server.url, namespace=context_namespace))
+        path.write_text(kubeconfig_yaml(server.url, namespace=context_namespace,
+                                        certificate_authority=certificate_authority))
         return RunningServer(server, str(path))
 
     yield make

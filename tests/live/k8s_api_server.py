@@ -17,6 +17,7 @@ import copy
 import itertools
 import json
 import re
+import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -254,7 +255,9 @@ class Store:
 
 
 class FakeK8sServer:
-    def __init__(self, objects=(), installed_crds=CRD_GROUPS, knobs: Knobs | None = None):
+    def __init__(self, objects=(), installed_crds=CRD_GROUPS, knobs: Knobs | None = None,
+                 tls: tuple[str, str] | None = None):
+        """``tls``: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.store = Store(objects, installed_crds)
         self.knobs = knobs or Knobs()
         self.requests: list[Request] = []
@@ -262,6 +265,12 @@ class FakeK8sServer:
         self._stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -273,7 +282,7 @@ class FakeK8sServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> FakeK8sServer:
         self._thread.start()
@@ -576,14 +585,16 @@ def _make_handler(server: FakeK8sServer):
     return Handler
 
 
-def kubeconfig_yaml(url: str, token: str = TOKEN, namespace: str | None = None) -> str:
+def kubeconfig_yaml(url: str, token: str = TOKEN, namespace: str | None = None,
+                    certificate_authority: str | None = None) -> str:
     ctx_ns = f"\n    namespace: {namespace}" if namespace else ""
+    ca = f"\n    certificate-authority: {certificate_authority}" if certificate_authority else ""
     return f"""apiVersion: v1
 kind: Config
 clusters:
 - name: fake
   cluster:
-    server: {url}
+    server: {url}{ca}
 users:
 - name: tester
   user:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,12 +23,12 @@ from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.cli import app
 from tbyte_policy.findings import Report
 from tbyte_policy.live import collect
-from tbyte_policy.live.collect import KINDS
+from tbyte_policy.live.collect import ALL_KINDS, KINDS
 from tbyte_policy.live.command import audit_collection
 from tbyte_policy.live.rbac import rbac_manifest, rbac_objects
 from tbyte_policy.reporters import FORMATS
 
-from .cluster_fixtures import (BROKEN, NS, PLANTED_CONFIG, PLANTED_SECRET, PLANTED_USER, broken, cluster,
+from .cluster_fixtures import (BROKEN, NS, PLANTED_CONFIG, PLANTED_SECRET, PLANTED_USER, Cluster, broken, cluster,
                                scaled_namespace)
 from .k8s_api_server import PARTIAL_ACCEPT
 
@@ -54,7 +57,7 @@ def describe(report: Report) -> str:
 
 
 def cli(server, *args: str, timeout: str = "5"):
-    namespace = [] if "--namespace" in args else ["--namespace", NS]
+    namespace = [] if {"--namespace", "--all-namespaces"} & set(args) else ["--namespace", NS]
     result = CliRunner().invoke(app, ["live", "--kubeconfig", server.kubeconfig_path, "--context", "test",
                                       "--timeout", timeout, *namespace, *args])
     assert "Traceback" not in result.output
@@ -65,7 +68,7 @@ def cli(server, *args: str, timeout: str = "5"):
 
 def scanned(variant: str) -> set[tuple[str, str]]:
     """What `scan` finds in the variant's manifests, on the kinds the live mode reads."""
-    read = {kind.kind for kind in (*KINDS,)} | {"Namespace"}
+    read = {kind.kind for kind in ALL_KINDS}
     report = scan_paths([str(path) for path in reference.variant_files(variant)], AuditOptions(namespace=NS))
     return {(rule_id, ref) for rule_id, ref in found(report) if ref.split("/")[0] in read}
 
@@ -139,6 +142,22 @@ def test_forbidden_kind_reports_the_rest(k8s_server):
     assert table.exit_code == 2 and "could not read Secret: forbidden" in table.stdout
 
 
+# Rules that still take an unreadable kind for an absent one (their families should consult
+# `inventory.unreadable_kinds`): plural -> the false findings.
+FALSE_WHEN_UNREADABLE = {"horizontalpodautoscalers": "HPA001", "poddisruptionbudgets": "PDB001",
+                         "deployments": "HPA002"}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS, key=lambda kind: kind.plural), ids=lambda kind: kind.plural)
+def test_a_forbidden_kind_is_reported_not_taken_for_absent(k8s_server, kind, request):
+    if kind.plural in FALSE_WHEN_UNREADABLE:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{FALSE_WHEN_UNREADABLE[kind.plural]} fires"))
+    report = audit(k8s_server(cluster().objects, errors={kind.plural: 403}))
+    assert set(report.unreadable_kinds) == {kind.kind}
+    assert report.exit_code("critical") == 2
+    assert report.active_findings == [], describe(report)
+
+
 def test_unreadable_endpointslices_are_not_taken_for_missing_endpoints(k8s_server):
     report = audit(k8s_server(broken("no-ready-endpoints").objects, errors={"endpointslices": 403}))
     assert set(report.unreadable_kinds) == {"EndpointSlice"}
@@ -174,6 +193,37 @@ def test_unreachable_server(k8s_server):
 def test_fatal_answers(k8s_server, knobs, message):
     result = cli(k8s_server(cluster().objects, **knobs))
     assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (its own CA)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_tls_is_verified_by_default(k8s_server, certificate):
+    untrusted = cli(k8s_server(cluster().objects, tls=certificate))
+    assert untrusted.exit_code == 2, untrusted.output
+    assert "TLS error talking to the API server" in untrusted.stderr and "certificate verify failed" in untrusted.stderr
+    trusted = cli(k8s_server(cluster().objects, tls=certificate, certificate_authority=certificate[0]))
+    assert trusted.exit_code == 0, trusted.output
+
+
+def test_missing_kubernetes_client_says_how_to_install_it(k8s_server, monkeypatch):
+    server = k8s_server(cluster().objects)
+    for module in [name for name in sys.modules if name == "kubernetes" or name.startswith("kubernetes.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    result = cli(server)
+    assert result.exit_code == 2 and "pip install 'tbyte-policy[live]'" in result.stderr
+    assert server.requests == []
 
 
 def test_missing_namespace_is_a_404(k8s_server):
@@ -226,6 +276,21 @@ def test_findings_locate_objects_as_kind_namespace_name(k8s_server):
     crash = next(f for f in document["findings"] if f["rule_id"] == "RUN002")
     assert crash["resource"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "backend", "namespace": NS}
     assert crash["location"]["path"] is None and crash["location"]["pointer"] == "/spec/template/spec/containers/0"
+
+
+def test_all_namespaces(k8s_server):
+    live = broken("crash-loop")
+    debug = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug", "namespace": "sandbox"},
+             "spec": {"containers": [{"name": "sh", "image": "busybox:1.36"}]}}
+    Cluster.running(debug)
+    server = k8s_server([*live.objects, debug])
+    result = cli(server, "--all-namespaces", "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    runtime_findings = {(f["rule_id"], "/".join(f["resource"][key] for key in ("kind", "namespace", "name")))
+                        for f in document["findings"] if f["family"] == "runtime"}
+    assert runtime_findings == BROKEN["crash-loop"].expected | {("RUN016", "Pod/sandbox/debug")}
+    assert "/api/v1/pods" in {request.path for request in server.requests}
 
 
 def test_kubeconfig_from_the_environment_and_the_cronjob_arguments(k8s_server, monkeypatch):
