@@ -83,8 +83,8 @@ class Resource:
     @property
     def managed_by_workload(self) -> bool:
         """A pod, ReplicaSet or Job that a workload controller owns: judged through that workload."""
-        owner = self.controller_owner
-        return owner is not None and owner.get("kind") in POD_BEARING_KINDS
+        kind = (self.controller_owner or {}).get("kind")
+        return isinstance(kind, str) and kind in POD_BEARING_KINDS
 
     def get(self, pointer: str) -> Any:
         return resolve(self.raw, pointer)

@@ -53,9 +53,7 @@ def _index(inventory: Inventory) -> _Index:
 def _build_index(inventory: Inventory) -> _Index:
     index = _Index()
     for pod in inventory.kind("Pod"):
-        root = root_owner(pod, inventory)
-        if root is not None:
-            index.pods_by_root[root].append(pod)
+        index.pods_by_root[root_owner(pod, inventory)].append(pod)
     for endpoint_slice in inventory.kind("EndpointSlice"):
         service = endpoint_slice.labels.get("kubernetes.io/service-name")
         if service:
@@ -75,18 +73,17 @@ def controller_of(resource: Resource, inventory: Inventory) -> Resource | None:
     return found
 
 
-def root_owner(resource: Resource, inventory: Inventory) -> Resource | None:
-    """The top of the resource's controller chain, or None when a controller is not in the run
-    (the engine skips controller-owned pods, so such a pod has nobody to be judged through)."""
+def root_owner(resource: Resource, inventory: Inventory) -> Resource:
+    """The top of the resource's controller chain within the run: the object the engine judges it through
+    (a pod whose controller is not in the run stays its own root, and the engine decides whether it is
+    judged on its own)."""
     node = resource
     for _ in range(OWNER_DEPTH):
-        if node.controller_owner is None:
-            return node
         owner = controller_of(node, inventory)
         if owner is None:
-            return None
+            break
         node = owner
-    return None
+    return node
 
 
 def owned_pods(resource: Resource, ctx: CheckContext) -> list[Resource]:

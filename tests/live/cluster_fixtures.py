@@ -34,10 +34,6 @@ NODES = ("ip-10-0-1-11.eu-west-1.compute.internal", "ip-10-0-2-12.eu-west-1.comp
 PLANTED_SECRET = "Pl4nted-Db-Passw0rd-7c1e"
 PLANTED_USER = "planted_app_user_91"
 PLANTED_CONFIG = "planted-config-value-5d2a"
-CONTROLLED_BY = {"ReplicaSet": "apps/v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1", "Job": "batch/v1",
-                 "CronJob": "batch/v1", "Rollout": "argoproj.io/v1alpha1", "Service": "v1",
-                 "ExternalSecret": "external-secrets.io/v1", "ScaledObject": "keda.sh/v1alpha1"}
-
 
 # Kinds whose registry keeps no metadata.generation (their spec, if any, is not versioned).
 UNVERSIONED_KINDS = frozenset({"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Pod",
@@ -555,7 +551,7 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
         obj["status"] = {"capabilities": "ReadWrite", "conditions": [
             condition("Ready", "True", "Valid", "store validated")]}
     elif kind == "NetworkPolicy":
-        spec.setdefault("policyTypes", ["Ingress"])
+        spec.setdefault("policyTypes", ["Ingress", *(["Egress"] if spec.get("egress") else [])])
     if kind == "Ingress":
         for tls in spec.get("tls", []):
             _tls_secret(live, tls["secretName"], tls["hosts"])
