@@ -71,10 +71,13 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
 
 
 def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
-                    errors: list[ReportError] | None = None, unreadable: dict[str, str] | None = None) -> Report:
-    """``unreadable``: kind -> why a live run could not read it (reported, and known to the checks)."""
+                    errors: list[ReportError] | None = None, unreadable: dict[str, str] | None = None,
+                    collected_kinds: Iterable[str] | None = None) -> Report:
+    """``unreadable``: kind -> why a live run could not read it (reported, and known to the checks);
+    ``collected_kinds``: what a live run reads (see ``Inventory.sees``)."""
     rules = options.rules if options.rules is not None else configure_rules(load_catalogue(), options.config)
-    inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {})
+    inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {},
+                          collected_kinds=collected_kinds)
     findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
     suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules, options.today)
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)

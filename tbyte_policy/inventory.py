@@ -45,11 +45,13 @@ class SelectorIndex(Generic[T]):
 
 class Inventory:
     def __init__(self, resources: Iterable[Resource], default_namespace: str = "default",
-                 unreadable_kinds: Iterable[str] = ()):
+                 unreadable_kinds: Iterable[str] = (), collected_kinds: Iterable[str] | None = None):
+        """``collected_kinds``: the kinds a live run reads (None for a scan, which holds all it was given);
+        ``unreadable_kinds``: those of them it could not read."""
         self.resources: list[Resource] = list(resources)
         self.default_namespace = default_namespace
-        # Kinds a live run could not read: their absence from the run proves nothing.
         self.unreadable_kinds: frozenset[str] = frozenset(unreadable_kinds)
+        self.collected_kinds = frozenset(collected_kinds) if collected_kinds is not None else None
         self._by_kind: dict[str, list[Resource]] = defaultdict(list)
         self._by_name: dict[tuple[str, str | None, str], Resource] = {}
         self._by_namespace_kind: dict[tuple[str | None, str], list[Resource]] = defaultdict(list)
@@ -105,6 +107,15 @@ class Inventory:
             self._pods_by_label[(resource.namespace, key, value)].append(pods)
 
     # --- lookups ---
+
+    def sees(self, *kinds: str) -> bool:
+        """Whether objects of these kinds that are not in the run are absent for real.
+
+        A scan holds everything it was given; a live run only the kinds it collects and could read.
+        Cross-resource rules that conclude from an absence ask this first.
+        """
+        return all(kind not in self.unreadable_kinds
+                   and (self.collected_kinds is None or kind in self.collected_kinds) for kind in kinds)
 
     def kind(self, kind: str, namespace: str | None | type(...) = ...) -> list[Resource]:
         if namespace is ...:

@@ -8,9 +8,9 @@ from typing import Iterator
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import (
     autoscalers, bound_pointer, bound_text, declared_replicas, exposure, keda_managed, max_replicas, min_replicas,
-    plural, ref, verifiable,
+    plural, ref,
 )
-from tbyte_policy.inventory import scale_target
+from tbyte_policy.inventory import AUTOSCALER_KINDS, scale_target
 from tbyte_policy.model import ContainerView, ObjectRef, Problem, Resource, mapping, sequence
 
 # An HPA without metrics (autoscaling/v1 without targetCPUUtilizationPercentage, v2 without metrics)
@@ -21,7 +21,8 @@ _DEFAULT_METRIC = "cpu"
 @check("workload-not-autoscaled", "object")
 def workload_not_autoscaled(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
-    if workload in inventory.workload_ref_targets or autoscalers(inventory, workload):
+    if workload in inventory.workload_ref_targets or autoscalers(inventory, workload) \
+            or not inventory.sees(*AUTOSCALER_KINDS):
         return
     replicas = declared_replicas(workload)
     if replicas == 0:  # scaled to zero on purpose
@@ -40,7 +41,7 @@ def autoscaler_target_missing(autoscaler: Resource, ctx: CheckContext) -> Iterat
                       "/spec/scaleTargetRef")
         return
     kind, name = target
-    if not verifiable(kind, ctx.mode) or ctx.inventory.get(kind, autoscaler.namespace, name) is not None:
+    if not ctx.inventory.sees(kind) or ctx.inventory.get(kind, autoscaler.namespace, name) is not None:
         return
     where = "the cluster" if ctx.mode == "live" else "the scanned manifests"
     yield Problem(f"scaleTargetRef names {kind}/{name}, which is not in {where} (namespace {autoscaler.namespace}): "

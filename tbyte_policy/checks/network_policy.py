@@ -9,10 +9,10 @@ from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, exposes_range, generated_pod_labels,
-                                                port_name, port_number, pods_unreadable, protocol_of, workload_name,
+                                                port_name, port_number, protocol_of, workload_name,
                                                 workload_names, workload_pods)
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import ObjectRef, PodView, Problem, Resource, mapping, sequence
+from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, mapping, sequence
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches, selector_is_empty
 
 INGRESS, EGRESS = "Ingress", "Egress"
@@ -73,11 +73,6 @@ def labels_pointer(resource: Resource, pods: PodView) -> str:
     return pods.pointer.removesuffix("/spec") + "/metadata/labels"
 
 
-def policies_unreadable(inventory: Inventory) -> bool:
-    """A live run that could not read NetworkPolicies cannot tell that none isolates a pod."""
-    return "NetworkPolicy" in inventory.unreadable_kinds
-
-
 def policies_named(policies: list[Resource]) -> str:
     listed = ", ".join(sorted(policy.name for policy in policies))
     return f"NetworkPolicy {listed}" if len(policies) == 1 else f"NetworkPolicies {listed}"
@@ -86,7 +81,7 @@ def policies_named(policies: list[Resource]) -> str:
 @check("namespace-default-deny-missing", "namespace")
 def namespace_default_deny_missing(namespace: str, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
-    if not inventory.workloads(namespace) or policies_unreadable(inventory):
+    if not inventory.workloads(namespace) or not inventory.sees("NetworkPolicy"):
         return
     policies = inventory.kind("NetworkPolicy", namespace)
     restricting_egress = [policy for policy in policies if restricts(policy, EGRESS)]
@@ -110,7 +105,7 @@ def namespace_default_deny_missing(namespace: str, ctx: CheckContext) -> Iterato
 @check("pods-not-isolated", "object", direction=INGRESS)
 def pods_not_isolated(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
     pods = policed_pods(resource, ctx.inventory)
-    if pods is None or policies_unreadable(ctx.inventory):
+    if pods is None or not ctx.inventory.sees("NetworkPolicy"):
         return
     direction = ctx.params["direction"]
     selecting = ctx.inventory.network_policies.matching(resource.namespace, pods.labels)
@@ -128,7 +123,7 @@ def pods_not_isolated(resource: Resource, ctx: CheckContext) -> Iterator[Problem
 def network_policy_selects_no_pods(policy: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = policy.spec.get("podSelector")
     # An empty podSelector is a namespace-wide baseline that also holds for pods yet to come.
-    if not isinstance(selector, dict) or selector_is_empty(selector) or pods_unreadable(ctx.inventory):
+    if not isinstance(selector, dict) or selector_is_empty(selector) or not ctx.inventory.sees(*POD_BEARING_KINDS):
         return
     if ctx.inventory.pods_matching(policy.namespace, selector):
         return
@@ -141,7 +136,7 @@ def network_policy_selects_no_pods(policy: Resource, ctx: CheckContext) -> Itera
 @check("network-policy-port-not-exposed", "object")
 def network_policy_port_not_exposed(policy: Resource, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
-    if pods_unreadable(inventory):
+    if not inventory.sees(*POD_BEARING_KINDS):
         return
     types = policy_types(policy)
     for direction in DIRECTIONS:

@@ -27,7 +27,7 @@ def workload_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Prob
     single = size.autoscaler is None and size.high == 1
     if size.high == 0 or single != ctx.params["single_replica"]:
         return
-    if inventory.pdbs.matching(workload.namespace, pods.labels):
+    if inventory.pdbs.matching(workload.namespace, pods.labels) or not inventory.sees("PodDisruptionBudget"):
         return
     if single:
         yield Problem(f"{ref(workload)} runs a single replica and no PodDisruptionBudget selects its pod: a node "

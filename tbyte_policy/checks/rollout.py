@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workloads import is_zero, plural, ref, scale, scaled_value, verifiable
+from tbyte_policy.checks.workloads import is_zero, plural, ref, scale, scaled_value
 from tbyte_policy.model import ObjectRef, Problem, Resource, integer, mapping, sequence
 
 # Both the Deployment controller and Argo Rollouts' canary default maxSurge and maxUnavailable to 25%
@@ -216,7 +216,7 @@ def canary_without_analysis(rollout: Resource, ctx: CheckContext) -> Iterator[Pr
 def rollout_reference_unresolved(rollout: Resource, ctx: CheckContext) -> Iterator[Problem]:
     where = "the cluster" if ctx.mode == "live" else "the scanned manifests"
     for pointer, kind, name, namespace in _references(rollout):
-        if not verifiable(kind, ctx.mode) or ctx.inventory.get(kind, namespace, name) is not None:
+        if not ctx.inventory.sees(kind) or ctx.inventory.get(kind, namespace, name) is not None:
             continue
         scope = f" (namespace {namespace})" if namespace else ""
         yield Problem(f"{_field(pointer)} names {kind}/{name}, which is not in {where}{scope}: Argo Rollouts marks "

@@ -446,7 +446,7 @@ def _endpoint_ready(endpoint: dict) -> bool:
 def service_no_ready_endpoints(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = resource.spec.get("selector")
     if resource.spec.get("type") == "ExternalName" or not isinstance(selector, dict) or not selector \
-            or "EndpointSlice" in ctx.inventory.unreadable_kinds:
+            or not ctx.inventory.sees("EndpointSlice"):
         return
     slices = _index(ctx.inventory).slices_by_service.get((resource.namespace, resource.name), [])
     endpoints = [endpoint for endpoint_slice in slices for endpoint in sequence(endpoint_slice.raw.get("endpoints"))

@@ -24,6 +24,7 @@ from tbyte_policy.selectors import label_selector_matches
 
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 HELM_RELEASE = "helm.sh/release.v1"
+SERVICE_ACCOUNT_NAME = "kubernetes.io/service-account.name"
 CERT_MANAGER_CERTIFICATE = "cert-manager.io/certificate-name"
 CERT_MANAGER_INGRESS_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 
@@ -83,8 +84,12 @@ def owned_by_design(secret: Resource) -> bool:
     owners = sequence(secret.metadata.get("ownerReferences"))
     if any(mapping(owner).get("kind") == "ExternalSecret" for owner in owners):
         return True
+    # Live Secrets are listed metadata-only (no `type`), so the metadata those controllers write is what tells.
+    labels, annotations = secret.labels, secret.annotations
     return secret.raw.get("type") in (SERVICE_ACCOUNT_TOKEN, HELM_RELEASE) \
-        or CERT_MANAGER_CERTIFICATE in secret.annotations
+        or CERT_MANAGER_CERTIFICATE in annotations \
+        or SERVICE_ACCOUNT_NAME in annotations \
+        or (labels.get("owner") == "helm" and secret.name.startswith("sh.helm.release.v1."))
 
 
 def producer(ctx: CheckContext, namespace: str | None, name: str) -> Resource | None:
@@ -110,7 +115,7 @@ def written_by_controller(ctx: CheckContext, namespace: str | None, name: str) -
 
 def _external_secrets_unknown(ctx: CheckContext) -> bool:
     # A live run that could not list ExternalSecrets cannot tell which Secrets they write.
-    return ctx.mode == "live" and "ExternalSecret" in ctx.inventory.unreadable_kinds
+    return not ctx.inventory.sees("ExternalSecret")
 
 
 def _missing_producer(name: str, namespace: str | None, ctx: CheckContext) -> tuple[str, list[ObjectRef]]:

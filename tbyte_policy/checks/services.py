@@ -6,7 +6,7 @@ from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, generated_pod_labels, port_name,
-                                                port_number, pods_unreadable, protocol_of, workload_names)
+                                                port_number, protocol_of, workload_names)
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
 from tbyte_policy.selectors import describe_label_selector, map_selector_matches
@@ -29,7 +29,7 @@ def service_selector(service: Resource) -> dict | None:
 def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
     """The pods the Service selects; none when that cannot be told (a live run missing a pod-bearing kind)."""
     selector = service_selector(service)
-    if selector is None or pods_unreadable(inventory):
+    if selector is None or not inventory.sees(*POD_BEARING_KINDS):
         return []
     return inventory.pods_matching_map(service.namespace, selector)
 
@@ -38,7 +38,7 @@ def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
 def service_selects_no_pods(service: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = service_selector(service)
     # A scan without any workload (a folder of Services alone) holds nothing to resolve the selector against.
-    if selector is None or pods_unreadable(ctx.inventory) \
+    if selector is None or not ctx.inventory.sees(*POD_BEARING_KINDS) \
             or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
         return
     if ctx.inventory.pods_matching_map(service.namespace, selector):

@@ -105,8 +105,3 @@ def _generated_pods(inventory: Inventory) -> dict[str | None, list[dict]]:
             if pods is not None:
                 found[resource.namespace].append(pods.labels)
     return found
-
-
-def pods_unreadable(inventory: Inventory) -> bool:
-    """Whether a live run could not read some pod-bearing kind: then no selector provably matches no pods."""
-    return any(kind in inventory.unreadable_kinds for kind in POD_BEARING_KINDS)

@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.live.collect import ALL_KINDS
 from tbyte_policy.model import Resource, integer
 
 # kind -> (field, default) of the lower and the upper bound; an HPA's maxReplicas is required.
 _BOUNDS = {"HorizontalPodAutoscaler": (("minReplicas", 1), ("maxReplicas", None)),
            "ScaledObject": (("minReplicaCount", 0), ("maxReplicaCount", 100))}
-_LIVE_KINDS = frozenset(kind.kind for kind in ALL_KINDS)
 
 
 def ref(resource: Resource) -> str:
@@ -130,12 +128,6 @@ def scaled_value(value: Any, total: int, round_up: bool) -> int | None:
 def is_zero(value: Any) -> bool:
     """0 or "0%": any other percentage of a non-empty workload rounds up to at least one pod."""
     return scaled_value(value, 100, round_up=True) == 0
-
-
-def verifiable(kind: str, mode: str) -> bool:
-    """Whether an object of ``kind`` missing from the inventory is missing for real: a scan holds what
-    the user gave it, the live mode only the kinds it collects."""
-    return mode != "live" or kind in _LIVE_KINDS
 
 
 def exposure(pods: int) -> str:

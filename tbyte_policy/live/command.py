@@ -11,7 +11,7 @@ from tbyte_policy.findings import SEVERITIES, Report, ReportError
 from tbyte_policy.loader import Document
 from tbyte_policy.reporters import FORMATS
 
-from .collect import Collection, LiveError, collect
+from .collect import ALL_KINDS, Collection, LiveError, collect
 
 
 def live_documents(objects: list[dict]) -> list[Document]:
@@ -23,7 +23,8 @@ def audit_collection(collection: Collection, options) -> Report:
     options.namespace = collection.namespace or options.namespace
     errors: list[ReportError] = []
     resources = build_resources(live_documents(collection.objects), options.namespace, errors)
-    return audit_resources(resources, options, "live", errors, collection.unreadable)
+    return audit_resources(resources, options, "live", errors, collection.unreadable,
+                           collected_kinds=[kind.kind for kind in ALL_KINDS])
 
 
 def run_live(*, namespace: str | None, all_namespaces: bool, kubeconfig: str | None, context: str | None,

@@ -146,14 +146,8 @@ def test_forbidden_kind_reports_the_rest(k8s_server):
 
 # Rules that still take an unreadable kind for an absent one (their families should consult
 # `inventory.unreadable_kinds`): plural -> the false findings.
-FALSE_WHEN_UNREADABLE = {"horizontalpodautoscalers": "HPA001", "poddisruptionbudgets": "PDB001",
-                         "deployments": "HPA002"}
-
-
 @pytest.mark.parametrize("kind", sorted(KINDS, key=lambda kind: kind.plural), ids=lambda kind: kind.plural)
-def test_a_forbidden_kind_is_reported_not_taken_for_absent(k8s_server, kind, request):
-    if kind.plural in FALSE_WHEN_UNREADABLE:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{FALSE_WHEN_UNREADABLE[kind.plural]} fires"))
+def test_a_forbidden_kind_is_reported_not_taken_for_absent(k8s_server, kind):
     report = audit(k8s_server(cluster().objects, errors={kind.plural: 403}))
     assert set(report.unreadable_kinds) == {kind.kind}
     assert report.exit_code("critical") == 2
