@@ -57,30 +57,52 @@ def _use_color(output: Optional[Path]) -> bool:
     return output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
+# The report options `scan` and `live` share.
+FORMAT = typer.Option("table", "--format", "-f", help="table, json, sarif, junit, markdown, github or policyreport.")
+OUTPUT = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout.")
+REPORTS = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable).")
+FAIL_ON = typer.Option(None, "--fail-on", callback=lambda value: value and _severity(value),
+                       help="Lowest severity that fails the run [default: high].")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report).")
+BASELINE = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline file; fail only "
+                                                 "on new ones.")
+WRITE_BASELINE = typer.Option(None, "--write-baseline", help="Record this run's findings as a baseline file.")
+
+
+def _outputs(output_format: str, output: Optional[Path], reports: list[str], fail_on: Optional[str], quiet: bool,
+             baseline: Optional[Path], write_baseline: Optional[Path]):
+    from tbyte_policy.commands import Outputs
+
+    return Outputs(format=output_format, output=output, reports=reports, fail_on=fail_on, quiet=quiet,
+                   color=_use_color(output), baseline=baseline, write_baseline=write_baseline)
+
+
 @app.command()
 def scan(
     paths: list[str] = typer.Argument(None, help="Files or directories (recursive); - for stdin. "
                                                  "Default: the bundled reference manifests."),
-    output_format: str = typer.Option("table", "--format", "-f", help="table, json, or any --report format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
-    reports: list[str] = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable)."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: high]."),
+    output_format: str = FORMAT,
+    output: Optional[Path] = OUTPUT,
+    reports: list[str] = REPORTS,
+    fail_on: Optional[str] = FAIL_ON,
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n",
                                             help="Namespace for objects without one [default: default]."),
     config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
                                                                       "found upward from the scanned path]."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report)."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline "
-                                                                     "file; fail only on new ones."),
-    write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
-                                                  help="Record this run's findings as a baseline file."),
+    quiet: bool = QUIET,
+    baseline: Optional[Path] = BASELINE,
+    write_baseline: Optional[Path] = WRITE_BASELINE,
+    schema: bool = typer.Option(True, "--schema/--no-schema", help="Validate objects against the API schemas."),
+    kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version",
+                                                     help="Kubernetes release to validate against "
+                                                          "[default: the newest known]."),
 ) -> None:
     """Audit rendered manifests (helm template / kustomize output)."""
     from tbyte_policy.commands import run_scan
 
-    raise typer.Exit(run_scan(paths or [], output_format=output_format, output=output, reports=reports,
-                              fail_on=fail_on, namespace=namespace, config_path=config_path, quiet=quiet,
-                              color=_use_color(output), baseline=baseline, write_baseline=write_baseline))
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
+                              kubernetes_version=kubernetes_version))
 
 
 @rules_app.callback()
@@ -187,17 +209,15 @@ def live(
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
-    output_format: str = typer.Option("table", "--format", "-f", help="table, json, or any --report format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout."),
-    reports: list[str] = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable)."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Lowest severity that fails the run [default: high]."),
+    output_format: str = FORMAT,
+    output: Optional[Path] = OUTPUT,
+    reports: list[str] = REPORTS,
+    fail_on: Optional[str] = FAIL_ON,
     config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
                                                                       "found upward from the current directory]."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit code (and --output/--report)."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline "
-                                                                     "file; fail only on new ones."),
-    write_baseline: Optional[Path] = typer.Option(None, "--write-baseline",
-                                                  help="Record this run's findings as a baseline file."),
+    quiet: bool = QUIET,
+    baseline: Optional[Path] = BASELINE,
+    write_baseline: Optional[Path] = WRITE_BASELINE,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
     Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
@@ -205,10 +225,9 @@ def live(
         return
     from tbyte_policy.live.command import run_live
 
-    raise typer.Exit(run_live(namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
-                              context=context, timeout=timeout, verbose=verbose, output_format=output_format,
-                              output=output, reports=reports, fail_on=fail_on, config_path=config_path, quiet=quiet,
-                              color=_use_color(output), baseline=baseline, write_baseline=write_baseline))
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
+                              context=context, timeout=timeout, verbose=verbose, config_path=config_path))
 
 
 @live_app.command("rbac")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import Rule, find_rule, load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
-from tbyte_policy.findings import Report
+from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -38,36 +39,64 @@ def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
     return targets
 
 
-def prepare(paths: list[str], config_path: Path | None, namespace: str | None) -> AuditOptions:
+@dataclass
+class Outputs:
+    """Where and how a run's report goes, and what fails it: the options `scan` and `live` share."""
+
+    format: str = "table"
+    output: Path | None = None
+    reports: list[str] = field(default_factory=list)
+    fail_on: str | None = None
+    quiet: bool = False
+    color: bool = False
+    baseline: Path | None = None
+    write_baseline: Path | None = None
+
+    def targets(self) -> list[tuple[str, Path]]:
+        """The --report targets; ValueError on a bad format or option."""
+        if self.format not in FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(FORMATS)}")
+        if self.fail_on is not None and self.fail_on not in SEVERITIES:
+            raise ValueError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
+        return parse_report_targets(self.reports)
+
+
+def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *, schema: bool = True,
+            kubernetes_version: str | None = None) -> AuditOptions:
+    """The audit options: the config found for ``paths`` and the catalogue it configures."""
+    from tbyte_policy.schemas import configure_schema_rules
+
     config = resolve_config(config_path, paths)
-    rules = configure_rules(load_catalogue(), config)
+    rules = configure_schema_rules(configure_rules(load_catalogue(), config), enabled=schema,
+                                   kubernetes_version=kubernetes_version)
     return AuditOptions(namespace=namespace or config.namespace or "default", config=config, rules=rules)
 
 
-def run_scan(paths: list[str], *, output_format: str, output: Path | None, reports: list[str], fail_on: str | None,
-             namespace: str | None, config_path: Path | None, quiet: bool, color: bool,
-             baseline: Path | None = None, write_baseline: Path | None = None) -> int:
-    if output_format not in FORMATS:
-        _error(f"--format must be one of {', '.join(FORMATS)}")
-        return EXIT_INPUT
+def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, config_path: Path | None,
+             schema: bool = True, kubernetes_version: str | None = None) -> int:
+    from tbyte_policy.schemas import SchemaVersionError
+
     try:
-        targets = parse_report_targets(reports)
-        options = prepare(paths, config_path, namespace)
-    except (ValueError, ConfigError) as exc:
+        targets = outputs.targets()
+        options = prepare(paths, config_path, namespace, schema=schema, kubernetes_version=kubernetes_version)
+    except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
-    threshold = fail_on or options.config.fail_on or "high"
     if not paths:
         from tbyte_policy import reference
 
         paths = [str(path) for path in reference.variant_files(None)]
-        options.namespace = namespace or "tbyte"
-    report = scan_paths(paths, options)
-    failure = apply_baselines(report, baseline, write_baseline)
+        options.namespace = namespace or reference.REFERENCE_NAMESPACE
+    return deliver(scan_paths(paths, options), outputs, targets, options)
+
+
+def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:
+    """Apply the baselines, write every output, and return the run's exit code."""
+    failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
     if failure is not None:
         return failure
-    return emit(report, output_format=output_format, output=output, targets=targets, quiet=quiet, color=color,
-                fail_on=threshold)
+    return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
+                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high")
 
 
 def apply_baselines(report: Report, baseline: Path | None, write_baseline: Path | None) -> int | None:

@@ -1,13 +1,17 @@
-"""network-policy: a default deny per namespace, which pods policies isolate, and policies that cannot work as written.
+"""network-policy: a default deny per namespace, which pods policies isolate, policies that cannot work as written,
+and traffic the workloads need (through their Services, to the API server, to the Services they name) that no rule admits.
 
 Every check reads a policy's directions through ``policy_types``, which applies the API server's defaulting.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.security_context import bound_service_accounts
+from tbyte_policy.checks.services import selected_pods
 from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, exposes_range, generated_pod_labels,
                                                 port_name, port_number, protocol_of, workload_name,
                                                 workload_names, workload_pods)
@@ -280,3 +284,229 @@ def network_policy_rules_ignored(policy: Resource, ctx: CheckContext) -> Iterato
             yield Problem(f"NetworkPolicy {policy.name} has {direction.lower()} rules, but its policyTypes "
                           f"[{', '.join(sorted(types))}] leave out {direction}; the API ignores those rules",
                           "/spec/policyTypes")
+
+
+# --- traffic the workloads need that the policies leave no way for ---
+
+def _port_entries(rule: dict) -> list[dict] | None:
+    """The port entries of a rule; None when it names none (every port)."""
+    entries = [entry for entry in sequence(rule.get("ports")) if isinstance(entry, dict)]
+    return entries or None
+
+
+def _covers_port(entry: dict, number: int | None, name: str | None, protocol: str) -> bool | None:
+    """Whether a policy port entry covers a destination port known by number and/or name; None when that
+    cannot be told (a name against a port known only by number, or the other way round)."""
+    if protocol_of(entry) != protocol:
+        return False
+    port = entry.get("port")
+    if port is None:
+        return True
+    if port_name(port) is not None:
+        return port == name if name is not None else None
+    low = port_number(port)
+    if low is None or number is None:
+        return None
+    return low <= number <= (port_number(entry.get("endPort")) or low)
+
+
+def _pod_port(pods_list: list[PodView], target: object, protocol: str) -> tuple[int | None, str | None]:
+    """(number, name) of the container port a Service's targetPort reaches."""
+    for pods in pods_list:
+        for entry in pods.container_ports():
+            if protocol_of(entry) == protocol and target in (entry.get("name"), entry.get("containerPort")):
+                name = entry.get("name")
+                return port_number(entry.get("containerPort")), name if isinstance(name, str) else None
+    return port_number(target), port_name(target)
+
+
+def _service_ports(service: Resource) -> Iterator[tuple[int, dict, object, str]]:
+    """(index, entry, target port, protocol) of each port of a Service; the targetPort defaults to the port."""
+    for index, entry in enumerate(sequence(service.spec.get("ports"))):
+        if isinstance(entry, dict):
+            target = entry.get("targetPort") if entry.get("targetPort") is not None else entry.get("port")
+            yield index, entry, target, protocol_of(entry)
+
+
+@check("service-ingress-blocked", "object")
+def service_ingress_blocked(service: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    inventory = ctx.inventory
+    if not inventory.sees("NetworkPolicy"):
+        return
+    for pods in selected_pods(service, inventory):
+        if pods.spec.get("hostNetwork") is True:
+            continue
+        isolating = isolating_policies(pods, inventory, INGRESS)
+        if not isolating:
+            continue
+        rules = [mapping(rule) for policy in isolating for rule in rules_of(policy, INGRESS)]
+        for index, entry, target, protocol in _service_ports(service):
+            number, name = _pod_port([pods], target, protocol)
+            if number is None and name is None:
+                continue
+            if any(_port_entries(rule) is None
+                   or any(_covers_port(port, number, name, protocol) is not False for port in _port_entries(rule))
+                   for rule in rules):
+                continue
+            label = entry.get("name") or entry.get("port")
+            yield Problem(f"port {label} of Service {service.name} reaches no pod of {workload_name(pods)}: "
+                          f"{policies_named(isolating)} isolate{'s' if len(isolating) == 1 else ''} them for "
+                          f"ingress and no ingress rule admits {name or number}/{protocol} from anywhere, so every "
+                          f"connection through the Service times out",
+                          f"/spec/ports/{index}",
+                          related=[ObjectRef.of(pods.resource), *(ObjectRef.of(policy) for policy in isolating)])
+
+
+def _egress_rules(pods: PodView, inventory: Inventory) -> tuple[list[Resource], list[dict]]:
+    isolating = isolating_policies(pods, inventory, EGRESS)
+    return isolating, [mapping(rule) for policy in isolating for rule in rules_of(policy, EGRESS)]
+
+
+def _allows_off_cluster(rule: dict, number: int | None, protocol: str) -> bool:
+    """Whether an egress rule may admit a connection to an address that is no pod (the API server, a
+    managed database): only an ipBlock peer, or no peer list at all, can."""
+    peers = sequence(rule.get("to"))
+    if peers and not any(isinstance(peer, dict) and "ipBlock" in peer for peer in peers):
+        return False
+    ports = _port_entries(rule)
+    return ports is None or any(port_name(port.get("port")) is None
+                                and _covers_port(port, number, None, protocol) is not False for port in ports)
+
+
+@check("api-server-egress-blocked", "object")
+def api_server_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    inventory = ctx.inventory
+    pods = policed_pods(resource, inventory)
+    if pods is None or not inventory.sees("NetworkPolicy") or pods.spec.get("automountServiceAccountToken") is False:
+        return
+    account_name = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
+    account = inventory.get("ServiceAccount", resource.namespace, account_name)
+    if pods.spec.get("automountServiceAccountToken") is None and account is not None \
+            and account.raw.get("automountServiceAccountToken") is False:
+        return
+    # Uses the API: its account is bound to a role (in the scan), or, in a live run that reads no RBAC
+    # objects, the pod asks for its token explicitly.
+    if (resource.namespace, account_name) not in bound_service_accounts(inventory) and not (
+            ctx.mode == "live" and pods.spec.get("automountServiceAccountToken") is True):
+        return
+    isolating, rules = _egress_rules(pods, inventory)
+    if not isolating or any(_allows_off_cluster(rule, None, "TCP") for rule in rules):
+        return
+    yield Problem(f"the pods of {workload_name(pods)} call the Kubernetes API as ServiceAccount {account_name}, "
+                  f"but {policies_named(isolating)} restrict{'s' if len(isolating) == 1 else ''} their egress and "
+                  f"no egress rule allows TCP to an ipBlock: the API server is not a pod that a pod or namespace "
+                  f"selector could admit, so every API call times out",
+                  labels_pointer(resource, pods), related=[ObjectRef.of(policy) for policy in isolating])
+
+
+# An environment variable whose value is a bare Service name names a host only under a key like these.
+_HOST_KEY = re.compile(r"(^|_)(HOST|HOSTNAME|SERVER|ADDR|ADDRESS|ENDPOINT|URL|URI)$", re.IGNORECASE)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)(?::(\d+))?", re.IGNORECASE)
+_HOST_PORT = re.compile(r"^([a-z0-9.-]+)(?::(\d+))?$", re.IGNORECASE)
+
+
+def _named_hosts(key: str, value: str) -> Iterator[tuple[str, int | None]]:
+    """(host, port) of each host an environment value names: URLs, host:port, and bare names under a host key."""
+    for item in value.split(","):
+        item = item.strip()
+        url = _URL.match(item)
+        match = url or _HOST_PORT.match(item)
+        if match is None:
+            continue
+        host, port = match.group(1).lower().rstrip("."), match.group(2)
+        if url or port or "." in host or _HOST_KEY.search(key):
+            yield host, int(port) if port else None
+
+
+def _service_of(host: str, namespace: str | None, inventory: Inventory) -> Resource | None:
+    """The Service a cluster DNS name resolves to: name, name.namespace, name.namespace.svc[.cluster domain]."""
+    parts = host.split(".")
+    if len(parts) == 1:
+        return inventory.get("Service", namespace, parts[0])
+    if len(parts) == 2 or parts[2] == "svc":
+        return inventory.get("Service", parts[1], parts[0])
+    return None
+
+
+def _environment(pods: PodView, inventory: Inventory) -> Iterator[tuple[str, str, str, str]]:
+    """(key, value, where it is set, pointer) of the plain and ConfigMap-sourced environment of the pods."""
+    namespace = pods.resource.namespace
+    for container in pods.containers(frozenset({"container", "sidecar", "init"})):
+        for index, env in enumerate(sequence(container.raw.get("env"))):
+            env = mapping(env)
+            key, pointer = env.get("name"), f"{container.pointer}/env/{index}"
+            reference = mapping(mapping(env.get("valueFrom")).get("configMapKeyRef"))
+            if not isinstance(key, str):
+                continue
+            if isinstance(env.get("value"), str):
+                yield key, env["value"], f"env {key} of container {container.name}", pointer
+            elif reference:
+                config = inventory.get("ConfigMap", namespace, reference.get("name"))
+                value = mapping(config.raw.get("data")).get(reference.get("key")) if config is not None else None
+                if isinstance(value, str):
+                    yield key, value, f"env {key} of container {container.name} (ConfigMap {config.name})", pointer
+        for index, source in enumerate(sequence(container.raw.get("envFrom"))):
+            source = mapping(source)
+            config = inventory.get("ConfigMap", namespace, mapping(source.get("configMapRef")).get("name"))
+            prefix = source.get("prefix") if isinstance(source.get("prefix"), str) else ""
+            for key, value in mapping(config.raw.get("data") if config is not None else None).items():
+                if isinstance(key, str) and isinstance(value, str):
+                    yield (prefix + key, value, f"{prefix + key} from ConfigMap {config.name} (envFrom of container "
+                           f"{container.name})", f"{container.pointer}/envFrom/{index}")
+
+
+def _egress_reaches(rules: list[dict], service: Resource, port: int | None, inventory: Inventory,
+                    namespace: str | None) -> bool:
+    """Whether some egress rule may admit a connection to the Service on ``port`` (any of its ports when None);
+    peers and ports that cannot be judged count as admitting."""
+    if service.spec.get("type") == "ExternalName":
+        numbers = [port] if port else [port_number(entry.get("port")) for _, entry, _, _ in _service_ports(service)]
+        return any(_allows_off_cluster(rule, number, "TCP") for rule in rules for number in numbers or [None])
+    destinations = selected_pods(service, inventory)
+    if not destinations:
+        return True
+    targets = [(target, protocol) for _, entry, target, protocol in _service_ports(service)
+               if port is None or port_number(entry.get("port")) == port]
+    for rule in rules:
+        peers = [peer for peer in sequence(rule.get("to")) if isinstance(peer, dict)]
+        # Only a bare podSelector can be judged: it selects pods of the policy's own namespace.
+        if peers and not any(set(peer) != {"podSelector"}
+                             or (service.namespace == namespace
+                                 and any(label_selector_matches(peer["podSelector"], pods.labels)
+                                         for pods in destinations)) for peer in peers):
+            continue
+        ports = _port_entries(rule)
+        if ports is None or not targets:
+            return True
+        for target, protocol in targets:
+            number, name = _pod_port(destinations, target, protocol)
+            if any(_covers_port(entry, number, name, protocol) is not False for entry in ports):
+                return True
+    return False
+
+
+@check("service-egress-blocked", "object")
+def service_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    inventory = ctx.inventory
+    pods = policed_pods(resource, inventory)
+    if pods is None or not inventory.sees("NetworkPolicy"):
+        return
+    isolating, rules = _egress_rules(pods, inventory)
+    if not isolating:
+        return
+    reported = set()
+    for key, value, where, pointer in _environment(pods, inventory):
+        for host, port in _named_hosts(key, value):
+            service = _service_of(host, resource.namespace, inventory)
+            if service is None or service in reported \
+                    or _egress_reaches(rules, service, port, inventory, resource.namespace):
+                continue
+            reported.add(service)
+            external = service.spec.get("externalName")
+            destination = (f"outside the cluster (ExternalName {external})" if isinstance(external, str)
+                           else "its pods")
+            yield Problem(f"{where} points the pods of {workload_name(pods)} at Service {service.name}, but "
+                          f"{policies_named(isolating)} restrict{'s' if len(isolating) == 1 else ''} their egress "
+                          f"and no egress rule admits {f'port {port}' if port else 'its ports'} to {destination}: "
+                          f"the connections time out", pointer,
+                          related=[ObjectRef.of(service), *(ObjectRef.of(policy) for policy in isolating)])

@@ -99,6 +99,106 @@ def user_group_id_low(container: ContainerView, ctx: CheckContext) -> Iterator[P
                       f"{minimum} so they cannot match a user of the node", _context_pointer(container), container.name)
 
 
+def _runs_as_non_root(container: ContainerView) -> bool:
+    """Whether the container is meant to run as a user other than root: a non-zero runAsUser, or, without
+    one, runAsNonRoot: true."""
+    user, _, _ = effective(container, "runAsUser", _is_id)
+    if user is not None:
+        return user != 0
+    return effective(container, "runAsNonRoot", _is_bool)[0] is True
+
+
+@check("run-as-non-root-unverifiable", "container")
+def run_as_non_root_unverifiable(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    if _windows(container.pod):
+        return
+    required, pointer, level = effective(container, "runAsNonRoot", _is_bool)
+    if required is True and effective(container, "runAsUser", _is_id)[0] is None:
+        yield Problem(f"container {container.name} requires runAsNonRoot (its {level} securityContext) but neither it "
+                      f"nor the pod sets runAsUser: the kubelet then reads the user from the image and refuses to "
+                      f"start the container when that user is a name (nginx, node) or root", pointer, container.name)
+
+
+@check("run-as-group-unset", "container")
+def run_as_group_unset(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    if _windows(container.pod):
+        return
+    user, pointer, level = effective(container, "runAsUser", _is_id)
+    if user and effective(container, "runAsGroup", _is_id)[0] is None:
+        yield Problem(f"container {container.name} runs as user {user} (its {level} securityContext) but neither it "
+                      f"nor the pod sets runAsGroup: the primary group then comes from the image's /etc/passwd, and "
+                      f"is 0 (the root group) when the image does not list user {user}", pointer, container.name)
+
+
+def persistent_volumes(pods: PodView) -> dict[str, tuple[str, bool]]:
+    """name -> (what backs it, read-only) of the pod's volumes on provisioned storage: PersistentVolumeClaims,
+    generic ephemeral volumes and a StatefulSet's volumeClaimTemplates (which take precedence over a pod
+    volume of the same name)."""
+    found: dict[str, tuple[str, bool]] = {}
+    for volume in pods.volumes:
+        name = volume.get("name")
+        claim = volume.get("persistentVolumeClaim")
+        if not isinstance(name, str):
+            continue
+        if isinstance(claim, dict):
+            claim_name = claim.get("claimName")
+            what = f"PersistentVolumeClaim {claim_name}" if isinstance(claim_name, str) else "a PersistentVolumeClaim"
+            found[name] = (what, claim.get("readOnly") is True)
+        elif isinstance(volume.get("ephemeral"), dict):
+            found[name] = ("a generic ephemeral volume", False)
+    if pods.resource.kind == "StatefulSet":
+        for template in sequence(pods.resource.spec.get("volumeClaimTemplates")):
+            name = mapping(mapping(template).get("metadata")).get("name")
+            if isinstance(name, str):
+                found[name] = (f"the claims of volumeClaimTemplate {name}", False)
+    return found
+
+
+def _mounts(container: ContainerView) -> Iterator[tuple[int, dict]]:
+    for index, mount in enumerate(sequence(container.raw.get("volumeMounts"))):
+        if isinstance(mount, dict) and isinstance(mount.get("name"), str):
+            yield index, mount
+
+
+@check("volume-not-writable-by-non-root", "container")
+def volume_not_writable_by_non_root(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
+    pods = container.pod
+    if _windows(pods) or integer(pods.security_context.get("fsGroup")) is not None \
+            or not _runs_as_non_root(container):
+        return
+    volumes = persistent_volumes(pods)
+    for index, mount in _mounts(container):
+        name = mount["name"]
+        if name not in volumes or volumes[name][1] or mount.get("readOnly") is True:
+            continue
+        # An init container that may run as root can hand the volume to the user (chown) before the others start.
+        if any(not _runs_as_non_root(init) and any(other["name"] == name for _, other in _mounts(init))
+               for init in pods.containers(frozenset({"init"}))):
+            continue
+        yield Problem(f"container {container.name} runs as a non-root user and mounts volume {name} "
+                      f"({volumes[name][0]}) read-write, but the pod sets no fsGroup: a newly provisioned volume's "
+                      f"root directory belongs to root, so the process cannot write to it",
+                      f"{container.pointer}/volumeMounts/{index}", container.name)
+
+
+@check("fs-group-change-recursive", "pod")
+def fs_group_change_recursive(pods: PodView, ctx: CheckContext) -> Iterator[Problem]:
+    context = pods.security_context
+    if _windows(pods) or integer(context.get("fsGroup")) is None \
+            or context.get("fsGroupChangePolicy") == "OnRootMismatch":
+        return
+    mounted = {mount["name"] for container in pods.containers() for _, mount in _mounts(container)}
+    volumes = [name for name in persistent_volumes(pods) if name in mounted]
+    if volumes:
+        policy = context.get("fsGroupChangePolicy")
+        setting = f"fsGroupChangePolicy: {policy}" if isinstance(policy, str) else "no fsGroupChangePolicy (Always)"
+        yield Problem(f"the pod sets fsGroup with {setting}: at every start the kubelet walks the persistent "
+                      f"volume{'s' if len(volumes) > 1 else ''} {', '.join(sorted(volumes))} and gives every file "
+                      f"the group and group write; the start slows with the number of files, and software that "
+                      f"checks its files' permissions (PostgreSQL's data directory, SSH keys) refuses to start",
+                      f"{pods.pointer}/securityContext/" + ("fsGroupChangePolicy" if policy is not None else "fsGroup"))
+
+
 @check("privilege-escalation-allowed", "container")
 def privilege_escalation_allowed(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
     if _windows(container.pod):

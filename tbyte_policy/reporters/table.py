@@ -31,7 +31,7 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
         table.add_column("severity", no_wrap=True)
         table.add_column("rule", no_wrap=True)
         table.add_column("message", overflow="fold")
-        table.add_column("location", no_wrap=True)
+        table.add_column("location", overflow="fold", min_width=12)
         for finding in findings:
             table.add_row(Text(finding.severity, style=SEVERITY_STYLES[finding.severity]),
                           f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)), Text(_where(finding)))
