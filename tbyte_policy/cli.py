@@ -110,7 +110,7 @@ def rules_list(ctx: typer.Context) -> None:
     """List every rule with its id, family and severity."""
     if ctx.invoked_subcommand is not None:
         return
-    from tbyte_policy.commands import list_rules
+    from tbyte_policy.ruledocs import list_rules
 
     typer.echo(list_rules(), nl=False)
 
@@ -118,7 +118,7 @@ def rules_list(ctx: typer.Context) -> None:
 @rules_app.command("explain")
 def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> None:
     """Print one rule's documentation."""
-    from tbyte_policy.commands import explain_rule
+    from tbyte_policy.ruledocs import explain_rule
 
     text = explain_rule(rule)
     if text is None:
@@ -129,7 +129,7 @@ def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> N
 @rules_app.command("docs")
 def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules).")) -> None:
     """Write one Markdown page per rule and an index README.md into DIRECTORY."""
-    from tbyte_policy.commands import write_rule_docs
+    from tbyte_policy.ruledocs import write_rule_docs
 
     for path in write_rule_docs(directory):
         typer.echo(str(path))

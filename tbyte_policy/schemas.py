@@ -469,10 +469,13 @@ def configure_schema_rules(rules: list["Rule"], *, enabled: bool = True,
     """
     if not enabled:
         rules = [rule for rule in rules if rule.check.name not in SCHEMA_CHECKS]
-    if kubernetes_version is None:
-        return rules
-    parse_kubernetes_version(kubernetes_version)
-    if any(rule.check.name in SCHEMA_CHECKS for rule in rules):
-        resolve_version(kubernetes_version)
-    return [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
-            if "kubernetes_version" in rule.params else rule for rule in rules]
+    if kubernetes_version is not None:
+        rules = [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
+                 if "kubernetes_version" in rule.params else rule for rule in rules]
+    # A version from the config file is checked here too, once, rather than failing on every object.
+    for rule in rules:
+        if "kubernetes_version" in rule.params:
+            parse_kubernetes_version(rule.params["kubernetes_version"])
+            if rule.check.name in SCHEMA_CHECKS:
+                resolve_version(rule.params["kubernetes_version"])
+    return rules

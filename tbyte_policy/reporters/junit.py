@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.reporters import ref_name
+from tbyte_policy.reporters import location_text, ref_name
 
 TOOL_SUITE = "tbyte-policy"
 # Characters XML 1.0 cannot carry, even escaped; they could come from names in the scanned input.
@@ -90,13 +90,12 @@ def render(report: Report) -> str:
 
 
 def _details(finding: Finding) -> str:
-    where = finding.location.path or "-"
-    if finding.location.line:
-        where += f":{finding.location.line}" + (f":{finding.location.column}" if finding.location.column else "")
+    location = location_text(finding) + (f":{finding.location.column}" if finding.location.path
+                                         and finding.location.line and finding.location.column else "")
     resource = ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
     lines = [f"{finding.severity} {finding.rule_id} {finding.rule_name}: {finding.message}",
              f"resource: {resource}" + (f" (container {finding.container})" if finding.container else ""),
-             f"location: {where} ({finding.location.pointer or '/'})"]
+             f"location: {location} ({finding.location.pointer or '/'})"]
     if finding.location.helm_source:
         lines.append(f"helm source: {finding.location.helm_source}")
     for ref in finding.related:

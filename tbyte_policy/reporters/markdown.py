@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import groupby
 
 from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
-from tbyte_policy.reporters import ref_name
+from tbyte_policy.reporters import location_text, ref_name
 from tbyte_policy.reporters.table import _resource_key, summary_line
 
 
@@ -48,7 +48,7 @@ def _resource_block(findings: list[Finding]) -> str:
     counts = ", ".join(f"{tally[name]} {name}" for name in SEVERITIES if name in tally)
     where = f" · {_code(first.location.path)}" if first.location.path else ""
     rows = [f"| {finding.severity} | {_code(finding.rule_id)} {finding.rule_name} | {_cell(finding.message)} "
-            f"| {_code(_location(finding))} |" for finding in findings]
+            f"| {_code(location_text(finding))} |" for finding in findings]
     return (f"<details>\n<summary><strong>{_cell(_ref(first))}</strong> · {counts}{where}</summary>\n\n"
             "| severity | rule | message | location |\n| --- | --- | --- | --- |\n" + "\n".join(rows)
             + "\n\n</details>\n")
@@ -57,11 +57,6 @@ def _resource_block(findings: list[Finding]) -> str:
 def _ref(finding: Finding) -> str:
     return ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
 
-
-def _location(finding: Finding) -> str:
-    if not finding.location.path:
-        return "-"
-    return f"{finding.location.path}:{finding.location.line}" if finding.location.line else finding.location.path
 
 
 def _cell(text: str) -> str:

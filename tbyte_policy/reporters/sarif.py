@@ -17,6 +17,7 @@ from tbyte_policy.findings import Finding, Report, ReportError
 from tbyte_policy.loader import STDIN_PATH
 from tbyte_policy.model import ObjectRef
 from tbyte_policy.reporters import ref_name
+from tbyte_policy.ruledocs import rule_markdown
 
 if TYPE_CHECKING:
     from tbyte_policy.catalogue import Rule
@@ -56,7 +57,6 @@ def as_document(report: Report, *, base: Path | None = None) -> dict[str, Any]:
 
 
 def _descriptor(rule: "Rule") -> dict[str, Any]:
-    from tbyte_policy.commands import rule_markdown
 
     docs = rule.docs
     text = (f"{rule.title}\n\nWhat it checks: {docs['what'].strip()}\n\nWhy it matters: {docs['why'].strip()}\n\n"

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
-from tbyte_policy.reporters import ref_name
+from tbyte_policy.reporters import location_text
 
 SEVERITY_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                    "info": "dim"}
@@ -34,7 +34,7 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
         table.add_column("location", overflow="fold", min_width=12)
         for finding in findings:
             table.add_row(Text(finding.severity, style=SEVERITY_STYLES[finding.severity]),
-                          f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)), Text(_where(finding)))
+                          f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)), Text(location_text(finding)))
         console.print(table)
     for label, entries in (("error", [*report.errors, *report.internal_errors]), ("warning", report.warnings)):
         for entry in entries:
@@ -71,9 +71,3 @@ def _resource_key(finding: Finding) -> tuple:
 
 def _message(finding: Finding) -> str:
     return f"[{finding.container}] {finding.message}" if finding.container else finding.message
-
-
-def _where(finding: Finding) -> str:
-    if not finding.location.path:  # a live object: no file, so the object itself
-        return ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
-    return f"{finding.location.path}:{finding.location.line}" if finding.location.line else finding.location.path
