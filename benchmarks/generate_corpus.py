@@ -29,12 +29,12 @@ def release(name: str, namespace: str, rng: random.Random) -> list[tuple[str, st
             runAsNonRoot: true
             capabilities: {drop: [ALL]}
             seccompProfile: {type: RuntimeDefault}""" if hardened else ""
-    probes = f"""
+    probes = """
           readinessProbe:
-            httpGet: {{path: /ready, port: http}}
+            httpGet: {path: /ready, port: http}
             periodSeconds: 5
           livenessProbe:
-            httpGet: {{path: /health, port: http}}""" if rng.random() < 0.8 else ""
+            httpGet: {path: /health, port: http}""" if rng.random() < 0.8 else ""
     env = "".join(f"""
             - name: SETTING_{index}
               value: "value-{index}\"""" for index in range(rng.randint(2, 8)))

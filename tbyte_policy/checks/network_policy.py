@@ -1,5 +1,6 @@
 """network-policy: a default deny per namespace, which pods policies isolate, policies that cannot work as written,
-and traffic the workloads need (through their Services, to the API server, to the Services they name) that no rule admits.
+and traffic the workloads need (through their Services, to the API server, to the Services they name) that no rule
+admits.
 
 Every check reads a policy's directions through ``policy_types``, which applies the API server's defaulting.
 """
@@ -380,6 +381,8 @@ def api_server_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator
     if pods is None or not inventory.sees("NetworkPolicy") or pods.spec.get("automountServiceAccountToken") is False:
         return
     account_name = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
+    if not isinstance(account_name, str):
+        return
     account = inventory.get("ServiceAccount", resource.namespace, account_name)
     if pods.spec.get("automountServiceAccountToken") is None and account is not None \
             and account.raw.get("automountServiceAccountToken") is False:
@@ -440,9 +443,9 @@ def _environment(pods: PodView, inventory: Inventory) -> Iterator[tuple[str, str
                 continue
             if isinstance(env.get("value"), str):
                 yield key, env["value"], f"env {key} of container {container.name}", pointer
-            elif reference:
+            elif reference and isinstance(reference.get("key"), str):
                 config = inventory.get("ConfigMap", namespace, reference.get("name"))
-                value = mapping(config.raw.get("data")).get(reference.get("key")) if config is not None else None
+                value = mapping(config.raw.get("data")).get(reference["key"]) if config is not None else None
                 if isinstance(value, str):
                     yield key, value, f"env {key} of container {container.name} (ConfigMap {config.name})", pointer
         for index, source in enumerate(sequence(container.raw.get("envFrom"))):

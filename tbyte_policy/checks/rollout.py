@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workloads import is_zero, plural, ref, scale, scaled_value
+from tbyte_policy.checks.workloads import is_zero, plural, scale, scaled_value
 from tbyte_policy.model import ObjectRef, Problem, Resource, integer, mapping, sequence
 
 # Both the Deployment controller and Argo Rollouts' canary default maxSurge and maxUnavailable to 25%

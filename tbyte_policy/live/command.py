@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tbyte_policy.audit import audit_resources, build_resources
+from tbyte_policy.audit import audit_resources, build_resources, cyclic_gc_paused
 from tbyte_policy.commands import EXIT_INPUT, Outputs, _error, deliver, prepare
 from tbyte_policy.config import ConfigError
 from tbyte_policy.findings import Report, ReportError
@@ -34,10 +34,12 @@ def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, k
     except (ValueError, ConfigError) as exc:
         _error(str(exc))
         return EXIT_INPUT
-    try:
-        collection = collect(namespace, kubeconfig=kubeconfig, context=context, timeout=timeout,
-                             all_namespaces=all_namespaces, verbose=verbose)
-    except LiveError as exc:
-        _error(str(exc))
-        return EXIT_INPUT
-    return deliver(audit_collection(collection, options), outputs, targets, options)
+    with cyclic_gc_paused():
+        try:
+            collection = collect(namespace, kubeconfig=kubeconfig, context=context, timeout=timeout,
+                                 all_namespaces=all_namespaces, verbose=verbose)
+        except LiveError as exc:
+            _error(str(exc))
+            return EXIT_INPUT
+        report = audit_collection(collection, options)
+    return deliver(report, outputs, targets, options)
