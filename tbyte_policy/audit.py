@@ -28,6 +28,7 @@ class AuditOptions:
     config: Config = field(default_factory=Config)
     today: dt.date = field(default_factory=dt.date.today)
     rules: list[Rule] | None = None  # the configured catalogue; loaded from rules/ when None
+    jobs: int = 1  # processes that parse files
 
 
 @contextmanager
@@ -50,7 +51,7 @@ def cyclic_gc_paused() -> Iterator[None]:
 def scan_paths(paths: Iterable[str], options: AuditOptions) -> Report:
     with cyclic_gc_paused():
         loaded = load_paths(paths, max_file_bytes=options.config.max_file_size or DEFAULT_MAX_FILE_BYTES,
-                            exclude=options.config.exclude)
+                            exclude=options.config.exclude, jobs=options.jobs)
         return audit_documents(loaded, options)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from tbyte_policy.bundle import bundled_dir
+from tbyte_policy.cache import cached
 from tbyte_policy.checks import CHECKS, Check, load_check_modules
 from tbyte_policy.findings import FAMILIES, SEVERITIES
 from tbyte_policy.model import POD_BEARING_KINDS
@@ -59,13 +61,18 @@ class Rule:
 def load_catalogue(directory: Path | None = None) -> list[Rule]:
     load_check_modules()
     directory = directory or bundled_dir("rules")
+    paths = sorted(directory.glob("*.yaml"))
     rules: list[Rule] = []
-    for path in sorted(directory.glob("*.yaml")):
-        with path.open(encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=yaml.CSafeLoader)
+    for path, data in zip(paths, cached(f"rules-{zlib.crc32(str(directory.resolve()).encode())}", paths,
+                                        lambda: [_parse(path) for path in paths])):
         rules.extend(_family_rules(data, path))
     _check_unique(rules)
     return sorted(rules, key=lambda rule: rule.id)
+
+
+def _parse(path: Path) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=yaml.CSafeLoader)
 
 
 def _family_rules(data: Any, path: Path) -> list[Rule]:

@@ -96,13 +96,15 @@ def scan(
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version",
                                                      help="Kubernetes release to validate against "
                                                           "[default: the newest known]."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
+                                                            "whatever the count)."),
 ) -> None:
     """Audit rendered manifests (helm template / kustomize output)."""
     from tbyte_policy.commands import run_scan
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
-                              kubernetes_version=kubernetes_version))
+                              kubernetes_version=kubernetes_version, jobs=jobs))
 
 
 @rules_app.callback()

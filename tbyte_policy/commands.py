@@ -73,7 +73,7 @@ def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *
 
 
 def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, config_path: Path | None,
-             schema: bool = True, kubernetes_version: str | None = None) -> int:
+             schema: bool = True, kubernetes_version: str | None = None, jobs: int = 1) -> int:
     from tbyte_policy.schemas import SchemaVersionError
 
     try:
@@ -82,6 +82,7 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
     except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
+    options.jobs = jobs
     if not paths:
         from tbyte_policy import reference
 

@@ -180,6 +180,12 @@ class LoadResult:
     files: int = 0
     skipped_documents: int = 0
 
+    def absorb(self, other: "LoadResult") -> None:
+        self.documents.extend(other.documents)
+        self.errors.extend(other.errors)
+        self.files += other.files
+        self.skipped_documents += other.skipped_documents
+
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> tuple[list[str], list[LoadError]]:
     """Expand the command-line paths into files, in a stable order."""
@@ -211,9 +217,26 @@ def _excluded(path: Path, patterns: list[str]) -> bool:
 
 
 def load_paths(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-               exclude: Iterable[str] = ()) -> LoadResult:
+               exclude: Iterable[str] = (), jobs: int = 1) -> LoadResult:
+    """Load every file the paths name, in order; ``jobs`` > 1 parses files in that many processes, with
+    the same result in the same order."""
     files, errors = discover(paths, exclude)
     result = LoadResult(errors=errors)
+    if jobs > 1 and len(files) > 1 and "-" not in files:
+        from concurrent.futures import ProcessPoolExecutor
+
+        size = -(-len(files) // (jobs * 4))  # a few chunks per process evens out uneven files
+        chunks = [files[start:start + size] for start in range(0, len(files), size)]
+        with ProcessPoolExecutor(jobs) as pool:
+            for part in pool.map(_load_files, chunks, [max_file_bytes] * len(chunks)):
+                result.absorb(part)
+    else:
+        result.absorb(_load_files(files, max_file_bytes))
+    return result
+
+
+def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
+    result = LoadResult()
     for file in files:
         result.files += 1
         if file == "-":

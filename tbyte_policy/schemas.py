@@ -6,6 +6,8 @@ Calling ``kubernetes_validate.validate`` per document reloads and re-resolves a 
 every time (36 s for 5,000 objects); here a release's ``_definitions.json`` is read once, the
 definitions a kind reaches are gathered once, and one jsonschema-rs validator per kind is compiled on
 first use and kept for the process (``benchmarks/schema_validators.py`` compares it with `jsonschema`).
+The index of a release and each kind's resolved schema are also kept in the on-disk cache
+(``tbyte_policy.cache``), so that a short run such as a pre-commit hook reads no schema file at all.
 
 Importing this module reads no schema and imports neither package: that happens when a schema rule
 first asks for a validator, so a run with the schema rules disabled never pays for it.
@@ -22,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from tbyte_policy.cache import cached
 from tbyte_policy.model import escape_pointer_part
 
 if TYPE_CHECKING:
@@ -346,16 +349,12 @@ def _resolve_parts(root: Any, parts: Iterable[Any]) -> Any:
 
 # --- one release's schemas ---
 
-@dataclass(frozen=True)
-class Served:
-    """Where a kind is served: by Kubernetes (its group is built in) or by a vendored CRD."""
-
-    api_versions: tuple[str, ...]
-    groups: frozenset[str]
-
-
 class SchemaSet:
-    """The schemas of one Kubernetes release plus the vendored CRDs; validators compiled on demand."""
+    """The schemas of one Kubernetes release plus the vendored CRDs; validators compiled on demand.
+
+    Which kinds are served where, and each kind's self-contained schema, come from the on-disk cache
+    (``tbyte_policy.cache``) when it has them: a warm run reads neither ``_definitions.json`` nor a CRD file.
+    """
 
     def __init__(self, version: str):
         self.version = version
@@ -363,31 +362,51 @@ class SchemaSet:
         self._definitions: dict | None = None
         self._builtin: dict[tuple[str, str], str] = {}
         self._crds: dict[tuple[str, str], Path] = {}
-        self._served: dict[str, list[str]] = {}
+        self._served: dict[str, list[str]] | None = None
         self.builtin_groups: frozenset[str] = frozenset()
         self._validators: dict[tuple[str, str], KindValidator | None] = {}
         self._normalized_definitions: dict[str, dict] = {}
+        self._sources: list[Path] | None = None
 
-    def _load(self) -> dict:
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        if self._sources is None:
+            # This module's own code is a source too: it shapes the schemas it derives from the files.
+            self._sources = [self._directory / "_definitions.json", *sorted(CRD_SCHEMA_DIR.glob("*.json")),
+                             Path(__file__)]
+        return cached(f"schema-{self.version}-{name}", self._sources, build)
+
+    def _load(self) -> None:
+        """Which (apiVersion, kind) pairs this set serves, and from where."""
+        if self._served is None:
+            builtin, crds, served, groups = self._cached("index", self._index)
+            self._builtin, self.builtin_groups = builtin, groups
+            self._crds = {key: CRD_SCHEMA_DIR / name for key, name in crds.items()}
+            self._served = served
+
+    def _index(self) -> tuple[dict, dict, dict, frozenset]:
+        builtin: dict[tuple[str, str], str] = {}
+        crds: dict[tuple[str, str], str] = {}
+        served: dict[str, list[str]] = {}
+        groups = set()
+        for name, definition in self._kubernetes_definitions().items():
+            if "metadata" not in definition.get("properties", {}):
+                continue
+            for gvk in definition.get("x-kubernetes-group-version-kind") or ():
+                api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                if not gvk["kind"].endswith("List"):
+                    builtin[(api_version, gvk["kind"])] = name
+                    served.setdefault(gvk["kind"], []).append(api_version)
+                    groups.add(gvk["group"])
+        for path in sorted(CRD_SCHEMA_DIR.glob("*.json")):
+            group, kind, version = path.stem.split("_")
+            crds[(f"{group}/{version}", kind)] = path.name
+            served.setdefault(kind, []).append(f"{group}/{version}")
+        return builtin, crds, served, frozenset(groups)
+
+    def _kubernetes_definitions(self) -> dict:
         if self._definitions is None:
             with (self._directory / "_definitions.json").open(encoding="utf-8") as handle:
-                definitions = json.load(handle)["$defs"]
-            groups = set()
-            for name, definition in definitions.items():
-                if "metadata" not in definition.get("properties", {}):
-                    continue
-                for gvk in definition.get("x-kubernetes-group-version-kind") or ():
-                    api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-                    if not gvk["kind"].endswith("List"):
-                        self._builtin[(api_version, gvk["kind"])] = name
-                        self._served.setdefault(gvk["kind"], []).append(api_version)
-                        groups.add(gvk["group"])
-            for path in sorted(CRD_SCHEMA_DIR.glob("*.json")):
-                group, kind, version = path.stem.split("_")
-                self._crds[(f"{group}/{version}", kind)] = path
-                self._served.setdefault(kind, []).append(f"{group}/{version}")
-            self.builtin_groups = frozenset(groups)
-            self._definitions = definitions
+                self._definitions = json.load(handle)["$defs"]
         return self._definitions
 
     def kinds(self) -> dict[tuple[str, str], str]:
@@ -419,24 +438,29 @@ class SchemaSet:
 
     def schema(self, api_version: str, kind: str) -> dict | None:
         """The self-contained JSON Schema (refs resolved into its own $defs) a validator is built from."""
-        definitions = self._load()
+        self._load()
+        if (api_version, kind) not in self._builtin and (api_version, kind) not in self._crds:
+            return None
+        return self._cached(f"{api_version}-{kind}", lambda: self._build_schema(api_version, kind))
+
+    def _build_schema(self, api_version: str, kind: str) -> dict:
+        definitions = self._kubernetes_definitions()
         if (api_version, kind) in self._builtin:
             root = map_subschemas(definitions[self._builtin[(api_version, kind)]], _kubernetes_node)
             root["type"] = "object"  # a document is an object; null is only for nested optional fields
-        elif (api_version, kind) in self._crds:
+        else:
             with self._crds[(api_version, kind)].open(encoding="utf-8") as handle:
                 root = map_subschemas(json.load(handle), _strict_structural)
             # A CRD declares `metadata: {type: object}`; the API server checks it as ObjectMeta.
             root["properties"] = {**root.get("properties", {}), "metadata": {"$ref": f"#/$defs/{_OBJECT_META}"}}
-        else:
-            return None
         root["$defs"] = {name: self._normalized(name) for name in sorted(_references(root, definitions))}
         root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         return root
 
     def _normalized(self, name: str) -> dict:
         if name not in self._normalized_definitions:
-            self._normalized_definitions[name] = map_subschemas(self._load()[name], _kubernetes_node)
+            self._normalized_definitions[name] = map_subschemas(self._kubernetes_definitions()[name],
+                                                                _kubernetes_node)
         return self._normalized_definitions[name]
 
     def _compile(self, api_version: str, kind: str) -> KindValidator | None:

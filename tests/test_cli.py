@@ -229,3 +229,12 @@ def test_console_script_and_module_entry_points(tmp_path):
     script = Path(sys.executable).with_name("tbyte-policy")
     assert subprocess.run([str(script), "--version"], capture_output=True, text=True).stdout.strip() == \
         f"tbyte-policy {__version__}"
+
+
+def test_jobs_give_the_same_output_in_the_same_order(tmp_path):
+    for index in range(12):
+        write(tmp_path / f"pod{index:02d}.yaml", POD.replace("name: web", f"name: web{index}")
+              + ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: broken\n" if index % 5 == 0 else ""))
+    outputs = [runner.invoke(app, ["scan", str(tmp_path), "-f", "json", "--jobs", jobs]).stdout for jobs in "123"]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(json.loads(outputs[0])["findings"]) > 12 and len(json.loads(outputs[0])["errors"]) == 3

@@ -103,7 +103,7 @@ def test_broken_variant_yields_exactly_its_findings(k8s_server, name):
 
 def test_every_runtime_rule_has_a_broken_variant():
     exercised = {rule_id for variant in BROKEN.values() for rule_id, _ in variant.expected}
-    assert exercised == RUNTIME_RULES
+    assert {rule_id for rule_id in exercised if rule_id.startswith("RUN")} == RUNTIME_RULES
 
 
 def test_pod_findings_name_the_pods_and_point_at_the_container(k8s_server):
