@@ -54,8 +54,4 @@ def check(name: str, target: str, **defaults: Any):
 
 def load_check_modules() -> None:
     for module in FAMILY_MODULES:
-        try:
-            importlib.import_module(f"tbyte_policy.checks.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tbyte_policy.checks.{module}":
-                raise
+        importlib.import_module(f"tbyte_policy.checks.{module}")
