@@ -70,4 +70,6 @@ def _resource_key(finding: Finding) -> tuple:
 
 
 def _message(finding: Finding) -> str:
-    return f"[{finding.container}] {finding.message}" if finding.container else finding.message
+    if finding.container and f"container {finding.container}" not in finding.message:
+        return f"[{finding.container}] {finding.message}"
+    return finding.message
