@@ -5,7 +5,9 @@ An entry is kept under ``$TBYTE_POLICY_CACHE_DIR``, else ``$XDG_CACHE_HOME/tbyte
 ``~/.cache/tbyte-policy``, as marshal data together with the key it was built for: the tool and Python
 versions and the path, size, modification time and inode of every file the data comes from (including the
 module whose code derives it). A run whose key differs rebuilds the entry, so an entry is never served stale.
-The cache is only an optimisation: an unreadable, corrupt or unwritable one is silently ignored.
+The cache is only an optimisation: an unreadable, corrupt or unwritable one is silently ignored. Like
+Python's own bytecode cache, the folder is trusted: marshal data is not safe to read from a folder that
+others can write to.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import marshal
 import os
 import re
 import sys
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -35,18 +38,22 @@ def _fingerprint(path: Path) -> tuple:
         stat = path.stat()
     except OSError:
         return str(path), None  # a missing source is part of the key too: its appearance invalidates
-    return str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+    return str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev
 
 
 def cached(name: str, sources: Iterable[Path], build: Callable[[], Any]) -> Any:
     """``build()``, or what it returned last time for the same sources (same paths, sizes, mtimes).
 
-    ``name`` names the entry (one file per name; a new key overwrites it); ``build`` must return data that
-    marshal can store (dicts, lists, tuples, strings, numbers, sets): anything else is just not cached.
+    ``name`` names the entry; ``build`` must return data that marshal can store (dicts, lists, tuples,
+    strings, numbers, sets): anything else is just not cached.
     """
-    key = (__version__, sys.version, name, tuple(_fingerprint(Path(source)) for source in sources))
+    fingerprints = tuple(_fingerprint(Path(source)) for source in sources)
+    key = (__version__, sys.version, name, fingerprints)
+    # One file per entry and installation: an edited source overwrites it, while two installations (a project's
+    # virtualenv and pre-commit's, say) keep one each instead of rebuilding each other's.
+    installation = zlib.crc32(repr((sys.version, [fingerprint[0] for fingerprint in fingerprints])).encode())
     try:
-        path = cache_dir() / f"{_UNSAFE.sub('_', name)}.marshal"
+        path = cache_dir() / f"{_UNSAFE.sub('_', name)}-{installation:08x}.marshal"
     except RuntimeError:  # no home directory to put it in
         return build()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,7 @@ def load_catalogue(directory: Path | None = None) -> list[Rule]:
     directory = directory or bundled_dir("rules")
     paths = sorted(directory.glob("*.yaml"))
     rules: list[Rule] = []
-    for path, data in zip(paths, cached(f"rules-{zlib.crc32(str(directory.resolve()).encode())}", paths,
-                                        lambda: [_parse(path) for path in paths])):
+    for path, data in zip(paths, cached("rules", paths, lambda: [_parse(path) for path in paths])):
         rules.extend(_family_rules(data, path))
     _check_unique(rules)
     return sorted(rules, key=lambda rule: rule.id)

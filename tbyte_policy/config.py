@@ -170,7 +170,7 @@ def configure_rules(rules: list[Rule], config: Config) -> list[Rule]:
         explicitly = config.rules.get(rule.id, config.rules.get(rule.name, {}))
         enabled = rule.enabled or (config.preset in rule.presets and "enabled" not in explicitly)
         if enabled:
-            active.append(rule.with_overrides(enabled=True))
+            active.append(rule if rule.enabled else rule.with_overrides(enabled=True))
     return sorted(active, key=lambda rule: rule.id)
 
 

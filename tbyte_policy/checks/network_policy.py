@@ -17,6 +17,7 @@ from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, 
                                                 port_name, port_number, protocol_of, workload_name,
                                                 workload_names, workload_pods)
 from tbyte_policy.inventory import Inventory
+from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, mapping, sequence
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches, selector_is_empty
 
@@ -403,9 +404,9 @@ def api_server_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator
 
 
 # An environment variable whose value is a bare Service name names a host only under a key like these.
-_HOST_KEY = re.compile(r"(^|_)(HOST|HOSTNAME|SERVER|ADDR|ADDRESS|ENDPOINT|URL|URI)$", re.IGNORECASE)
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)(?::(\d+))?", re.IGNORECASE)
-_HOST_PORT = re.compile(r"^([a-z0-9.-]+)(?::(\d+))?$", re.IGNORECASE)
+_HOST_KEY = lazy_compile(r"(^|_)(HOST|HOSTNAME|SERVER|ADDR|ADDRESS|ENDPOINT|URL|URI)$", re.IGNORECASE)
+_URL = lazy_compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)(?::(\d+))?", re.IGNORECASE)
+_HOST_PORT = lazy_compile(r"^([a-z0-9.-]+)(?::(\d+))?$", re.IGNORECASE)
 
 
 def _named_hosts(key: str, value: str) -> Iterator[tuple[str, int | None]]:

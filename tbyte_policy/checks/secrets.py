@@ -18,6 +18,7 @@ from typing import Iterator
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory
+from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.model import (ContainerView, ObjectRef, PodView, Problem, Resource, escape_pointer_part, integer,
                                 mapping, sequence)
 from tbyte_policy.selectors import label_selector_matches
@@ -244,7 +245,7 @@ def external_secret_store_missing(external: Resource, ctx: CheckContext) -> Iter
                   f"names a sourceRef: the operator has nowhere to read from and never creates the Secret", "/spec")
 
 
-_ZERO_DURATION = re.compile(r"^(0+(\.0*)?(ns|us|µs|ms|s|m|h)?)+$")
+_ZERO_DURATION = lazy_compile(r"^(0+(\.0*)?(ns|us|µs|ms|s|m|h)?)+$")
 _NO_PERIODIC_REFRESH = {"CreatedOnce": "never reaches the cluster",
                         "OnChange": "only reaches the cluster when the ExternalSecret itself is edited"}
 
@@ -288,10 +289,11 @@ _PLAIN_KEY_QUALIFIERS = frozenset({
     "REQUEST", "SEARCH", "INDEX", "METRIC", "METRICS", "COLUMN", "FIELD", "JSON", "MAPPING", "HOT", "LOCK", "STATE",
     "NODE", "SELECTOR", "TAINT"})
 _KEY_CONTENT = frozenset({"CONTENT", "DATA", "VALUE", "MATERIAL", "PEM", "B64", "BASE64"})
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_WORDS = lazy_compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null"})
-_REFERENCE = re.compile(r"^(\$\(.*\)|\$\{.*\}|\{\{.*\}\}|<[^<>]*>|%\(?\w*\)?s|(vault|ref\+\w+|file|env|awssm|sm|gcpsm|"
-                        r"azurekv|secretmanager|op):(//)?\S+|arn:aws:(secretsmanager|ssm):\S+|/[\w./@-]+)$")
+_REFERENCE = lazy_compile(r"^(\$\(.*\)|\$\{.*\}|\{\{.*\}\}|<[^<>]*>|%\(?\w*\)?s|"
+                          r"(vault|ref\+\w+|file|env|awssm|sm|gcpsm|azurekv|secretmanager|op):(//)?\S+|"
+                          r"arn:aws:(secretsmanager|ssm):\S+|/[\w./@-]+)$")
 
 
 def _name_words(name: str) -> list[str]:
@@ -319,23 +321,23 @@ def literal_value(value: object) -> bool:
     return bool(text) and text.lower() not in _BOOLEAN_WORDS and not _REFERENCE.match(text)
 
 
-_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@]*:([^\s/?#@]+)@")
-_PEM_PRIVATE_KEY = re.compile(r"-{3,}\s*BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-{3,}")
+_URL_PASSWORD = lazy_compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@]*:([^\s/?#@]+)@")
+_PEM_PRIVATE_KEY = lazy_compile(r"-{3,}\s*BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-{3,}")
 _TOKEN_SHAPES = (
-    ("an AWS access key ID", re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Stripe secret key", re.compile(r"\b[rs]k_live_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a SendGrid API key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
-    ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("an OpenAI API key", re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{32,}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("an AWS access key ID", lazy_compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b")),
+    ("a GitHub token", lazy_compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b")),
+    ("a GitLab token", lazy_compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("a Slack token", lazy_compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Stripe secret key", lazy_compile(r"\b[rs]k_live_[A-Za-z0-9]{16,}")),
+    ("a Google API key", lazy_compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("a SendGrid API key", lazy_compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    ("an npm token", lazy_compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("an OpenAI API key", lazy_compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{32,}")),
+    ("a JSON Web Token", lazy_compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
 )
 _PEM_BASE64_PREFIX = "LS0tLS1CRUdJTi"  # base64 of "-----BEGIN"
-_RANDOM_CHARSET = re.compile(r"^[A-Za-z0-9+/=_-]{20,}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_RANDOM_CHARSET = lazy_compile(r"^[A-Za-z0-9+/=_-]{20,}$")
+_UUID = lazy_compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def _entropy(text: str) -> float:
@@ -387,7 +389,7 @@ def credential_shape(value: object, whole: bool = True) -> str | None:
     return None
 
 
-_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?[\"']?([A-Za-z_][\w.-]*)[\"']?\s*[:=]\s*(.*?)\s*[,;]?\s*$")
+_ASSIGNMENT = lazy_compile(r"^\s*(?:export\s+)?[\"']?([A-Za-z_][\w.-]*)[\"']?\s*[:=]\s*(.*?)\s*[,;]?\s*$")
 
 
 def file_credentials(text: str) -> Iterator[str]:
