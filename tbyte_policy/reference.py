@@ -15,6 +15,7 @@ _NAMESPACE_LINE = re.compile(r"^(\s*namespace:\s*)tbyte\s*$", re.MULTILINE)
 _NAMESPACE_NAME = re.compile(r"^(kind: Namespace\nmetadata:\n  name: )tbyte$", re.MULTILINE)
 _NAMESPACE_LABEL = re.compile(r"(kubernetes\.io/metadata\.name:\s*)tbyte\b")
 _SERVICE_DNS = re.compile(r"\.tbyte\.svc\b")
+_QUERY_LABEL = re.compile(r'(namespace=")tbyte(")')  # PromQL label matchers in the canary analysis
 
 
 class UnknownVariant(Exception):
@@ -77,6 +78,7 @@ def retarget(text: str, namespace: str | None) -> str:
         return text
     for pattern in (_NAMESPACE_LINE, _NAMESPACE_NAME, _NAMESPACE_LABEL):
         text = pattern.sub(lambda match: match.group(1) + namespace, text)
+    text = _QUERY_LABEL.sub(lambda match: match.group(1) + namespace + match.group(2), text)
     return _SERVICE_DNS.sub(f".{namespace}.svc", text)
 
 
