@@ -335,7 +335,7 @@ def _list_kind(api: _Api, kind: Kind, namespace: str | None, page_size: int) -> 
     raise AssertionError("unreachable")
 
 
-def _crd_kinds_served(api: _Api, group: str, version: str, kinds: list[Kind]) -> tuple[set[str], str | None]:
+def _crd_kinds_served(api: _Api, group: str, version: str) -> tuple[set[str], str | None]:
     """-> (plurals served by group/version, reason if discovery was unreadable)."""
     status, body = api.get(f"/apis/{group}/{version}")
     if status == 404:
@@ -392,11 +392,8 @@ def _collect(api: _Api, namespace: str | None, page_size: int) -> Collection:
 
     with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="tbyte-live") as pool:
         # 2. Discovery: one GET per CRD group-version.
-        groups: dict[tuple[str, str], list[Kind]] = {}
-        for kind in KINDS:
-            if kind.crd:
-                groups.setdefault((kind.group, kind.version), []).append(kind)
-        discovery = {gv: pool.submit(_crd_kinds_served, api, gv[0], gv[1], ks) for gv, ks in groups.items()}
+        groups = sorted({(kind.group, kind.version) for kind in KINDS if kind.crd})
+        discovery = {gv: pool.submit(_crd_kinds_served, api, *gv) for gv in groups}
         served: dict[tuple[str, str], tuple[set[str], str | None]] = {}
         for gv, future in discovery.items():
             served[gv] = _result(future, pool)
