@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
-from weakref import WeakKeyDictionary
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory, scale_target
 from tbyte_policy.model import (POD_TEMPLATE_POINTERS, ObjectRef, Problem, Resource, integer, mapping, pod_view,
                                 sequence)
@@ -40,17 +40,8 @@ class _Index:
     slices_by_service: dict[tuple[str | None, str], list[Resource]] = field(default_factory=lambda: defaultdict(list))
 
 
-_INDEXES: "WeakKeyDictionary[Inventory, _Index]" = WeakKeyDictionary()
-
-
+@per_inventory
 def _index(inventory: Inventory) -> _Index:
-    index = _INDEXES.get(inventory)
-    if index is None:
-        index = _INDEXES[inventory] = _build_index(inventory)
-    return index
-
-
-def _build_index(inventory: Inventory) -> _Index:
     index = _Index()
     for pod in inventory.kind("Pod"):
         index.pods_by_root[root_owner(pod, inventory)].append(pod)
