@@ -22,6 +22,9 @@ def release(name: str, namespace: str, rng: random.Random) -> list[tuple[str, st
     labels = (f"app.kubernetes.io/name: {name}\n    app.kubernetes.io/instance: {name}\n"
               f"    app.kubernetes.io/part-of: shop\n    app.kubernetes.io/managed-by: Helm\n    helm.sh/chart: {name}-1.2.3")
     selector = f"app.kubernetes.io/name: {name}\n      app.kubernetes.io/instance: {name}"
+
+    def metadata(object_name: str) -> str:
+        return f"metadata:\n  name: {object_name}\n  namespace: {namespace}\n  labels:\n    {labels}\n"
     security = """
           securityContext:
             allowPrivilegeEscalation: false
@@ -41,21 +44,11 @@ def release(name: str, namespace: str, rng: random.Random) -> list[tuple[str, st
     return [
         ("serviceaccount.yaml", f"""apiVersion: v1
 kind: ServiceAccount
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-automountServiceAccountToken: false
+{metadata(name)}automountServiceAccountToken: false
 """),
         ("configmap.yaml", f"""apiVersion: v1
 kind: ConfigMap
-metadata:
-  name: {name}-config
-  namespace: {namespace}
-  labels:
-    {labels}
-data:
+{metadata(f'{name}-config')}data:
   LOG_LEVEL: info
   FEATURE_FLAGS: "search,checkout,recommendations"
   config.json: |
@@ -63,12 +56,7 @@ data:
 """),
         ("service.yaml", f"""apiVersion: v1
 kind: Service
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(name)}spec:
   type: ClusterIP
   selector:
     {selector.replace(chr(10) + '      ', chr(10) + '    ')}
@@ -79,12 +67,7 @@ spec:
 """),
         ("deployment.yaml", f"""apiVersion: apps/v1
 kind: Deployment
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(name)}spec:
   revisionHistoryLimit: 5
   strategy:
     type: RollingUpdate
@@ -127,12 +110,7 @@ spec:
 """),
         ("hpa.yaml", f"""apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(name)}spec:
   scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
   minReplicas: {rng.choice([1, 2, 3])}
   maxReplicas: 10
@@ -144,12 +122,7 @@ spec:
 """),
         ("pdb.yaml", f"""apiVersion: policy/v1
 kind: PodDisruptionBudget
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(name)}spec:
   maxUnavailable: 1
   selector:
     matchLabels:
@@ -157,12 +130,7 @@ spec:
 """),
         ("networkpolicy.yaml", f"""apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(name)}spec:
   podSelector:
     matchLabels:
       {selector}
@@ -176,12 +144,7 @@ spec:
 """),
         ("ingress.yaml", f"""apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels:
-    {labels}
-  annotations:
+{metadata(name)}  annotations:
     cert-manager.io/cluster-issuer: letsencrypt
 spec:
   ingressClassName: nginx
@@ -201,12 +164,7 @@ spec:
 """),
         ("externalsecret.yaml", f"""apiVersion: external-secrets.io/v1
 kind: ExternalSecret
-metadata:
-  name: {name}-db
-  namespace: {namespace}
-  labels:
-    {labels}
-spec:
+{metadata(f'{name}-db')}spec:
   refreshInterval: 1h
   secretStoreRef: {{name: vault, kind: ClusterSecretStore}}
   target: {{name: {name}-db}}
@@ -216,12 +174,7 @@ spec:
 """),
         ("tests/test-connection.yaml", f"""apiVersion: v1
 kind: ConfigMap
-metadata:
-  name: {name}-tests
-  namespace: {namespace}
-  labels:
-    {labels}
-data:
+{metadata(f'{name}-tests')}data:
   run.sh: |
     wget -q -O- http://{name}:80/health
 """),
