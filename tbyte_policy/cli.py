@@ -1,10 +1,6 @@
 """The command line: thin commands that parse options, call the library and return an exit code.
 
-Exit codes (one contract for every command):
-  0  nothing at or above the --fail-on threshold
-  1  findings at or above the threshold
-  2  input, configuration or usage errors (even when there are findings too)
-  3  internal error
+Every command keeps the exit-code contract of ``tbyte_policy.exit_codes``.
 """
 
 # No `from __future__ import annotations`: Typer would have to evaluate every annotation string of every command
@@ -17,8 +13,8 @@ from typing import Optional
 import typer
 
 from tbyte_policy import __version__
+from tbyte_policy.exit_codes import EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Policy-as-code production-readiness scanner for Kubernetes.")

@@ -11,8 +11,8 @@ from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
 from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
+from tbyte_policy.exit_codes import EXIT_INPUT
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _error(message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tbyte_policy.exit_codes import EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from tbyte_policy.model import ObjectRef
 
 if TYPE_CHECKING:
@@ -98,11 +99,11 @@ class Report:
         return counts
 
     def exit_code(self, fail_on: str) -> int:
-        """0 clean, 1 findings at or above ``fail_on``, 2 input/usage errors, 3 internal errors."""
+        """The run's exit code under the contract of ``exit_codes``."""
         if self.internal_errors:
-            return 3
+            return EXIT_INTERNAL
         if self.errors or self.unreadable_kinds:
-            return 2
+            return EXIT_INPUT
         if any(at_least(finding.severity, fail_on) for finding in self.active_findings):
-            return 1
-        return 0
+            return EXIT_FINDINGS
+        return EXIT_OK

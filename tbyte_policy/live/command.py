@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tbyte_policy.audit import audit_resources, build_resources, cyclic_gc_paused
-from tbyte_policy.commands import EXIT_INPUT, Outputs, _error, deliver, prepare
+from tbyte_policy.commands import Outputs, _error, deliver, prepare
 from tbyte_policy.config import ConfigError
+from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.loader import Document
 
