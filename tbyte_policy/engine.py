@@ -33,16 +33,11 @@ class Engine:
                 for problem in rule.check.function(subject, contexts[rule.id]):
                     findings.append(_finding(rule, problem, resource))
             except RecursionError:
-                where = resource or inventory.get("Namespace", None, subject)
-                nested.append(ReportError(where.source.path if where else None, where.source.line if where else None,
-                                          f"{where.ref if where else subject}: document is nested too deeply for "
-                                          f"rule {rule.id} to read"))
+                nested.append(_error_on(resource, subject, inventory,
+                                        f"document is nested too deeply for rule {rule.id} to read"))
             except Exception as exc:  # a check's bug must not take the run down; it is reported (exit 3)
-                where = resource.ref if resource is not None else str(subject)
-                failures.append(ReportError(resource.source.path if resource else None,
-                                            resource.source.line if resource else None,
-                                            f"internal error in rule {rule.id} ({rule.name}) on {where}: "
-                                            f"{type(exc).__name__}"))
+                failures.append(_error_on(resource, subject, inventory,
+                                          f"internal error in rule {rule.id} ({rule.name}): {type(exc).__name__}"))
 
         for resource in inventory.resources:
             if resource.managed_by_workload:
@@ -70,6 +65,14 @@ class Engine:
                 apply(rule, namespace, None)
         findings.sort(key=Finding.sort_key)
         return findings, nested, failures
+
+
+def _error_on(resource: Resource | None, subject, inventory: Inventory, message: str) -> ReportError:
+    """An error about the checked object: the resource, or for a namespace check the Namespace if the run holds it."""
+    where = resource or inventory.get("Namespace", None, subject)
+    if where is None:
+        return ReportError(None, None, f"{subject}: {message}")
+    return ReportError(where.source.path, where.source.line, f"{where.ref}: {message}")
 
 
 def _finding(rule: Rule, problem: Problem, checked: Resource | None) -> Finding:
