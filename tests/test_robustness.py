@@ -36,6 +36,13 @@ def paths_of(node, prefix=()):
             yield from paths_of(value, (*prefix, index))
 
 
+def parent_of(document, path):
+    """The container holding the node at ``path`` (a tuple of keys and indexes)."""
+    for part in path[:-1]:
+        document = document[part]
+    return document
+
+
 @st.composite
 def mutated_documents(draw):
     documents = copy.deepcopy(draw(st.lists(st.sampled_from(VALID), min_size=1, max_size=6)))
@@ -45,9 +52,7 @@ def mutated_documents(draw):
         if not candidates:
             continue
         path = draw(st.sampled_from(candidates))
-        parent = document
-        for part in path[:-1]:
-            parent = parent[part]
+        parent = parent_of(document, path)
         action = draw(st.sampled_from(["delete", "retype", "garbage"]))
         if action == "delete":
             if isinstance(parent, dict):

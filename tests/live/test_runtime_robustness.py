@@ -7,7 +7,7 @@ import copy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_robustness import garbage, paths_of
+from test_robustness import garbage, parent_of, paths_of
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources
 from tbyte_policy.live.command import live_documents
@@ -32,9 +32,7 @@ def mutated_objects(draw):
         if not candidates:
             continue
         path = draw(st.sampled_from(candidates))
-        parent = target
-        for part in path[:-1]:
-            parent = parent[part]
+        parent = parent_of(target, path)
         if draw(st.booleans()):
             del parent[path[-1]]
         else:
