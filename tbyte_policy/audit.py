@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from tbyte_policy import __version__
 from tbyte_policy.catalogue import Rule, load_catalogue
@@ -22,11 +21,10 @@ from tbyte_policy.shape import shape_problems
 UNNAMED = "<unnamed>"
 
 
-@dataclass
-class AuditOptions:
+class AuditOptions(NamedTuple):
     namespace: str = "default"
-    config: Config = field(default_factory=Config)
-    today: dt.date = field(default_factory=dt.date.today)
+    config: Config = Config()
+    today: dt.date | None = None  # the date exemptions expire against; the run's date when None
     rules: list[Rule] | None = None  # the configured catalogue; loaded from rules/ when None
     jobs: int = 1  # processes that parse files
 
@@ -59,8 +57,7 @@ def audit_documents(loaded: LoadResult, options: AuditOptions, mode: str = "scan
     errors = [ReportError(error.path, error.line, error.message) for error in loaded.errors]
     resources = build_resources(loaded.documents, options.namespace, errors)
     report = audit_resources(resources, options, mode, errors)
-    report.files, report.skipped_documents = loaded.files, loaded.skipped_documents
-    return report
+    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents)
 
 
 def build_resources(documents: Iterable[Document], default_namespace: str, errors: list[ReportError]) -> list[Resource]:
@@ -100,7 +97,8 @@ def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
     inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {},
                           collected_kinds=collected_kinds)
     findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
-    suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules, options.today)
+    suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
+                                                      options.today or dt.date.today())
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
     return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),

@@ -59,13 +59,14 @@ def load_baseline(path: Path) -> Counter:
 def apply_baseline(report: Report, accepted: Counter, label: str) -> int:
     """Mark the report's active findings the baseline accepts as suppressed; returns how many."""
     remaining = Counter(accepted)
-    marked = 0
+    marked: set[int] = set()  # id() of the findings the baseline accepts
     for finding in sorted(report.active_findings, key=_order):
         if remaining[finding.identity] > 0:
             remaining[finding.identity] -= 1
-            finding.suppressed, finding.suppression_reason = True, f"in baseline {label}"
-            marked += 1
-    return marked
+            marked.add(id(finding))
+    report.findings[:] = [finding._replace(suppressed=True, suppression_reason=f"in baseline {label}")
+                          if id(finding) in marked else finding for finding in report.findings]
+    return len(marked)
 
 
 def _order(finding: Finding) -> tuple:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -28,8 +27,7 @@ class CatalogueError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     id: str
     name: str
     family: str
@@ -38,7 +36,7 @@ class Rule:
     check: Check
     kinds: frozenset[str]
     docs: dict[str, str]
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any]
     container_roles: frozenset[str] = CONTAINER_ROLES
     modes: frozenset[str] = MODES
     enabled: bool = True
@@ -54,7 +52,7 @@ class Rule:
         return self.docs["fix"].strip()
 
     def with_overrides(self, **changes: Any) -> "Rule":
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def load_catalogue(directory: Path | None = None) -> list[Rule]:

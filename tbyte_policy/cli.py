@@ -5,6 +5,7 @@ Every command keeps the exit-code contract of ``tbyte_policy.exit_codes``.
 
 # No `from __future__ import annotations`: Typer would have to evaluate every annotation string of every command
 # at start-up (typing.get_type_hints), a millisecond of each run.
+import gc
 import os
 import sys
 from pathlib import Path
@@ -257,3 +258,8 @@ def main() -> None:
         typer.echo(f"tbyte-policy: internal error ({type(exc).__name__}); set TBYTE_POLICY_DEBUG=1 for a traceback",
                    err=True)
         sys.exit(EXIT_INTERNAL)
+    finally:
+        # The process ends now. The interpreter's last garbage collection would walk every object the run
+        # left behind (catalogue, schemas, manifests) just before the OS takes the memory back anyway: about
+        # a tenth of a one-file scan. That collection skips frozen objects.
+        gc.freeze()

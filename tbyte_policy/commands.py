@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import load_catalogue
@@ -39,13 +40,12 @@ def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
     return targets
 
 
-@dataclass
-class Outputs:
+class Outputs(NamedTuple):
     """Where and how a run's report goes, and what fails it: the options `scan` and `live` share."""
 
     format: str = "table"
     output: Path | None = None
-    reports: list[str] = field(default_factory=list)
+    reports: Sequence[str] = ()
     fail_on: str | None = None
     quiet: bool = False
     color: bool = False
@@ -82,12 +82,12 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
     except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
-    options.jobs = jobs
+    options = options._replace(jobs=jobs)
     if not paths:
         from tbyte_policy import reference
 
         paths = [str(path) for path in reference.variant_files(None)]
-        options.namespace = namespace or reference.REFERENCE_NAMESPACE
+        options = options._replace(namespace=namespace or reference.REFERENCE_NAMESPACE)
     return deliver(scan_paths(paths, options), outputs, targets, options)
 
 

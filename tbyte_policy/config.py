@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -28,8 +29,7 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Exemption:
+class Exemption(NamedTuple):
     rule: str  # a rule id or name, or a glob over them
     kind: str
     namespace: str
@@ -45,16 +45,15 @@ class Exemption:
                 and fnmatchcase(finding.resource.name, self.name))
 
 
-@dataclass
-class Config:
+class Config(NamedTuple):
     path: str | None = None
     preset: str = "default"
     fail_on: str | None = None
     namespace: str | None = None
-    exclude: list[str] = field(default_factory=list)
+    exclude: Sequence[str] = ()
     max_file_size: int | None = None
-    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
-    exemptions: list[Exemption] = field(default_factory=list)
+    rules: Mapping[str, Mapping[str, Any]] = MappingProxyType({})  # rule id or name -> settings (and `_line`)
+    exemptions: Sequence[Exemption] = ()
 
 
 def find_config(start: Path) -> Path | None:
@@ -86,34 +85,35 @@ def parse_config(data: Any, path: str) -> Config:
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise fail(f"unknown option {unknown[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})", data, unknown[0])
-    config = Config(path=path)
-    config.preset = data.get("preset", "default")
-    if config.preset not in PRESETS:
+    settings: dict[str, Any] = {"path": path, "preset": data.get("preset", "default")}
+    if settings["preset"] not in PRESETS:
         raise fail(f"preset must be one of {', '.join(PRESETS)}", data, "preset")
     if "fail_on" in data:
         if data["fail_on"] not in SEVERITIES:
             raise fail(f"fail_on must be one of {', '.join(SEVERITIES)}", data, "fail_on")
-        config.fail_on = data["fail_on"]
+        settings["fail_on"] = data["fail_on"]
     for key, expected in (("namespace", str), ("max_file_size", int)):
         if key in data:
             if not isinstance(data[key], expected):
                 raise fail(f"{key} must be a {expected.__name__}", data, key)
-            setattr(config, key, data[key])
+            settings[key] = data[key]
     exclude = data.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
         raise fail("exclude must be a list of path patterns", data, "exclude")
-    config.exclude = exclude
+    settings["exclude"] = exclude
     rules = data.get("rules", {}) or {}
     if not isinstance(rules, dict):
         raise fail("rules must be a mapping of rule id or name to settings", data, "rules")
-    for key, settings in rules.items():
-        if not isinstance(settings, dict) or set(settings) - _RULE_KEYS:
+    settings["rules"] = {}
+    for key, rule_settings in rules.items():
+        if not isinstance(rule_settings, dict) or set(rule_settings) - _RULE_KEYS:
             raise fail(f"rules.{key}: settings may only be {', '.join(sorted(_RULE_KEYS))}", rules, key)
-        config.rules[str(key)] = dict(settings)
-        config.rules[str(key)]["_line"] = rules.key_position(key)[0] if isinstance(rules, MarkedDict) else None
+        line = rules.key_position(key)[0] if isinstance(rules, MarkedDict) else None
+        settings["rules"][str(key)] = {**rule_settings, "_line": line}
     exemptions = data.get("exemptions", []) or []
     if not isinstance(exemptions, list):
         raise fail("exemptions must be a list", data, "exemptions")
+    settings["exemptions"] = []
     for index, entry in enumerate(exemptions):
         line = exemptions.item_position(index)[0] if hasattr(exemptions, "item_position") else None
         where = f"{path}:{line}" if line else path
@@ -128,10 +128,10 @@ def parse_config(data: Any, path: str) -> Config:
                 expires = dt.date.fromisoformat(str(expires))
             except ValueError:
                 raise ConfigError(f"{where}: expires must be a date (YYYY-MM-DD)") from None
-        config.exemptions.append(Exemption(str(entry["rule"]), str(entry.get("kind", "*")),
-                                           str(entry.get("namespace", "*")), str(entry.get("name", "*")),
-                                           reason.strip(), expires, line))
-    return config
+        settings["exemptions"].append(Exemption(str(entry["rule"]), str(entry.get("kind", "*")),
+                                                str(entry.get("namespace", "*")), str(entry.get("name", "*")),
+                                                reason.strip(), expires, line))
+    return Config(**settings)
 
 
 def configure_rules(rules: list[Rule], config: Config) -> list[Rule]:
@@ -201,11 +201,11 @@ def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Co
             warnings.append(ReportError(config.path, exemption.line,
                                         f"exemption for {exemption.rule} expired on {exemption.expires}; "
                                         f"its findings are reported again"))
-    for finding in findings:
+    for index, finding in enumerate(findings):
         reason = ignores.get((finding.resource.kind, finding.resource.namespace, finding.resource.name), {}) \
             .get(finding.rule_name)
         if reason is None:
             reason = next((exemption.reason for exemption in active if exemption.covers(finding)), None)
         if reason is not None:
-            finding.suppressed, finding.suppression_reason = True, reason
+            findings[index] = finding._replace(suppressed=True, suppression_reason=reason)
     return errors, warnings

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from tbyte_policy.exit_codes import EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from tbyte_policy.model import ObjectRef
@@ -21,16 +22,14 @@ def at_least(severity: str, threshold: str) -> bool:
     return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceId:
+class ResourceId(NamedTuple):
     api_version: str | None
     kind: str
     name: str
     namespace: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     path: str | None
     line: int | None
     column: int | None
@@ -38,8 +37,7 @@ class Location:
     helm_source: str | None = None
 
 
-@dataclass(slots=True)
-class Finding:
+class Finding(NamedTuple):
     rule_id: str
     rule_name: str
     family: str
@@ -48,7 +46,7 @@ class Finding:
     resource: ResourceId
     container: str | None
     location: Location
-    related: list[ObjectRef] = field(default_factory=list)
+    related: Sequence[ObjectRef] = ()
     remediation: str = ""
     suppressed: bool = False
     suppression_reason: str | None = None
@@ -64,8 +62,7 @@ class Finding:
                 self.resource.name, self.rule_id, self.container or "", self.location.pointer, self.message)
 
 
-@dataclass(frozen=True, slots=True)
-class ReportError:
+class ReportError(NamedTuple):
     path: str | None
     line: int | None
     message: str
@@ -74,18 +71,17 @@ class ReportError:
         return (self.path or "", self.line or 0, self.message)
 
 
-@dataclass
-class Report:
+class Report(NamedTuple):
     tool_version: str
-    rules: list["Rule"]
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[ReportError] = field(default_factory=list)
-    warnings: list[ReportError] = field(default_factory=list)
-    internal_errors: list[ReportError] = field(default_factory=list)
+    rules: Sequence[Rule]
+    findings: list[Finding]  # a baseline marks findings suppressed in place
+    errors: Sequence[ReportError] = ()
+    warnings: Sequence[ReportError] = ()
+    internal_errors: Sequence[ReportError] = ()
     files: int = 0
     resources: int = 0
     skipped_documents: int = 0
-    unreadable_kinds: dict[str, str] = field(default_factory=dict)
+    unreadable_kinds: Mapping[str, str] = MappingProxyType({})  # kind -> why a live run could not read it
     mode: str = "scan"
 
     @property

@@ -12,9 +12,8 @@ import re
 from fnmatch import fnmatch
 import sys
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import yaml
 from yaml._yaml import CParser
@@ -154,15 +153,13 @@ class MarkingLoader(CParser, _MarkingConstructor, _CachingResolver):
         self.line_offset = line_offset
 
 
-@dataclass(slots=True)
-class LoadError:
+class LoadError(NamedTuple):
     path: str
     line: int | None
     message: str
 
 
-@dataclass(slots=True)
-class Document:
+class Document(NamedTuple):
     """One Kubernetes object as it came from a source."""
 
     path: str
@@ -173,12 +170,16 @@ class Document:
     list_pointer: str = ""  # "/items/3" for an item of a kind: List, else ""
 
 
-@dataclass
 class LoadResult:
-    documents: list[Document] = field(default_factory=list)
-    errors: list[LoadError] = field(default_factory=list)
-    files: int = 0
-    skipped_documents: int = 0
+    """What loading produced, filled in as files are read."""
+
+    __slots__ = ("documents", "errors", "files", "skipped_documents")
+
+    def __init__(self, errors: list[LoadError] | None = None) -> None:
+        self.documents: list[Document] = []
+        self.errors: list[LoadError] = errors if errors is not None else []
+        self.files = 0
+        self.skipped_documents = 0  # documents that are not Kubernetes objects (no apiVersion and kind)
 
     def absorb(self, other: "LoadResult") -> None:
         self.documents.extend(other.documents)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from collections.abc import Sequence
+from typing import Any, Iterator, NamedTuple
 
 from tbyte_policy.loader import MarkedDict, MarkedList
 
@@ -31,8 +31,7 @@ POD_BEARING_KINDS = frozenset({"Pod", *POD_TEMPLATE_POINTERS})
 CONTAINER_LISTS = (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral"))
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(NamedTuple):
     path: str | None
     line: int | None
     column: int | None = None
@@ -40,14 +39,22 @@ class Source:
     pointer_prefix: str = ""  # "/items/3" when the object is an item of a kind: List
 
 
-@dataclass(eq=False, slots=True)
 class Resource:
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    raw: dict
-    source: Source
+    """One object of the run. Equal only to itself: indexes and caches key on the object."""
+
+    __slots__ = ("api_version", "kind", "name", "namespace", "raw", "source")
+
+    def __init__(self, api_version: str, kind: str, name: str, namespace: str | None, raw: dict,
+                 source: Source) -> None:
+        self.api_version = api_version
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.raw = raw
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Resource({self.ref})"
 
     @property
     def group(self) -> str:
@@ -109,8 +116,7 @@ class Resource:
         return line, column
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+class ContainerView(NamedTuple):
     pod: "PodView"
     raw: dict
     role: str  # container | init | sidecar | ephemeral
@@ -137,8 +143,7 @@ class ContainerView:
         return any(port in (entry.get("name"), entry.get("containerPort")) for entry in self.ports)
 
 
-@dataclass(frozen=True, slots=True)
-class PodView:
+class PodView(NamedTuple):
     """The pod a resource runs: a Pod's own spec, or a controller's pod template."""
 
     resource: Resource
@@ -234,8 +239,7 @@ def resolve(root: Any, pointer: str) -> Any:
     return node
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
     """Another object named by a finding: a resource of the run, or one that is only referenced."""
 
     kind: str
@@ -250,12 +254,11 @@ class ObjectRef:
         return cls(resource.kind, resource.name, resource.namespace, resource.source.path, line)
 
 
-@dataclass
-class Problem:
+class Problem(NamedTuple):
     """What a check reports; the engine turns it into a Finding."""
 
     message: str
     pointer: str = ""
     container: str | None = None
-    related: list[ObjectRef] = field(default_factory=list)
+    related: Sequence[ObjectRef] = ()
     resource: Resource | ObjectRef | None = None  # when the finding belongs to another object than the one checked

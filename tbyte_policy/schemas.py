@@ -19,10 +19,9 @@ import difflib
 import importlib.util
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 from tbyte_policy.cache import cached
 from tbyte_policy.model import escape_pointer_part
@@ -210,8 +209,7 @@ def _references(schema: dict, definitions: dict) -> set[str]:
 
 # --- problems ---
 
-@dataclass(frozen=True, slots=True)
-class SchemaProblem:
+class SchemaProblem(NamedTuple):
     pointer: str  # JSON pointer of the offending field (or of the object missing a field)
     message: str  # names the field and what the schema expects; never the field's value
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -48,7 +47,7 @@ def scan_fixtures(monkeypatch) -> Report:
     monkeypatch.chdir(FIXTURES)
     rules = golden_rules()
     report = scan_paths(["broken.yaml", "helm.yaml", "multi.yaml"], AuditOptions(rules=rules))
-    report.tool_version = GOLDEN_VERSION
+    report = report._replace(tool_version=GOLDEN_VERSION)
     return report
 
 
@@ -149,9 +148,9 @@ def test_sarif_helm_source_suppressions_and_fingerprints(report):
 
 def test_sarif_fingerprint_survives_a_line_shift_but_not_a_new_identity(report):
     finding = report.findings[0]
-    moved = replace(finding, location=Location(finding.location.path, finding.location.line + 7, 3,
-                                             finding.location.pointer, finding.location.helm_source))
-    other = replace(finding, container="sidecar")
+    moved = finding._replace(location=Location(finding.location.path, finding.location.line + 7, 3,
+                                               finding.location.pointer, finding.location.helm_source))
+    other = finding._replace(container="sidecar")
     fingerprint = lambda item: sarif_document(_report([item]))["runs"][0]["results"][0]["partialFingerprints"]
     assert fingerprint(moved) == fingerprint(finding) != fingerprint(other)
 

@@ -9,8 +9,7 @@ kinds), ``namespace`` (a namespace name, once per namespace of the run). Every c
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
 if TYPE_CHECKING:
     from tbyte_policy.inventory import Inventory
@@ -21,19 +20,17 @@ FAMILY_MODULES = ("probes", "resources", "security_context", "images", "pdb", "h
                   "secrets", "replicas", "rollout", "services", "ingress", "schema", "runtime")
 
 
-@dataclass(frozen=True)
-class CheckContext:
+class CheckContext(NamedTuple):
     params: dict[str, Any]
     inventory: "Inventory"
     mode: str = "scan"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     name: str
     target: str
     function: Callable[[Any, CheckContext], Iterable["Problem"]]
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any]
 
 
 CHECKS: dict[str, Check] = {}

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.model import ContainerView, Problem
 
 
-@dataclass(frozen=True)
-class ImageRef:
+class ImageRef(NamedTuple):
     """``[registry[:port]/]repository[:tag][@digest]``, split as the container runtime reads it."""
 
     repository: str

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workload_ports import port_name, port_number
@@ -17,8 +16,7 @@ LOAD_BALANCER_CERTIFICATE_ANNOTATIONS = ("alb.ingress.kubernetes.io/certificate-
 ALB_ACTION_PORT = "use-annotation"
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(NamedTuple):
     service: str
     number: int | None
     name: str | None

@@ -4,8 +4,7 @@ canary analysis and the objects a Rollout's strategy names, StatefulSet update s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import is_zero, plural, scale, scaled_value
@@ -16,8 +15,7 @@ from tbyte_policy.model import ObjectRef, Problem, Resource, integer, mapping, s
 DEFAULT_MAX_SURGE = DEFAULT_MAX_UNAVAILABLE = "25%"
 
 
-@dataclass(frozen=True)
-class Fenceposts:
+class Fenceposts(NamedTuple):
     surge: int
     unavailable: int
     forced: bool  # both resolved to 0, so the controller took maxUnavailable as 1

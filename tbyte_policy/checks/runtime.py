@@ -9,8 +9,7 @@ manager), never a container's termination message, which the application writes 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
@@ -34,15 +33,14 @@ OWNER_DEPTH = 4  # Pod -> ReplicaSet -> Deployment/Rollout, Pod -> Job -> CronJo
 
 # --- the per-run indexes: pods by the workload that owns them, EndpointSlices by Service ---
 
-@dataclass
-class _Index:
-    pods_by_root: dict[Resource, list[Resource]] = field(default_factory=lambda: defaultdict(list))
-    slices_by_service: dict[tuple[str | None, str], list[Resource]] = field(default_factory=lambda: defaultdict(list))
+class _Index(NamedTuple):
+    pods_by_root: dict[Resource, list[Resource]]
+    slices_by_service: dict[tuple[str | None, str], list[Resource]]
 
 
 @per_inventory
 def _index(inventory: Inventory) -> _Index:
-    index = _Index()
+    index = _Index(defaultdict(list), defaultdict(list))
     for pod in inventory.kind("Pod"):
         index.pods_by_root[root_owner(pod, inventory)].append(pod)
     for endpoint_slice in inventory.kind("EndpointSlice"):

@@ -8,8 +8,7 @@ imports nothing heavy at import time); the other checks here need no schema.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tbyte_policy import schemas
 from tbyte_policy.checks import CheckContext, check
@@ -22,8 +21,7 @@ AUTOMATIC_CONFIGMAPS = frozenset({"kube-root-ca.crt"})
 AUTOMATIC_SERVICE_ACCOUNTS = frozenset({"default"})
 
 
-@dataclass(frozen=True)
-class RemovedApi:
+class RemovedApi(NamedTuple):
     api_version: str
     kinds: frozenset[str]
     removed_in: str  # the release of `product` that stopped serving it
@@ -118,8 +116,9 @@ def _capped(problems: list[Problem], what: str) -> Iterator[Problem]:
     """The first MAX_SCHEMA_PROBLEMS problems of one object; the last of them says how many more there are."""
     for index, problem in enumerate(problems[:MAX_SCHEMA_PROBLEMS]):
         if index == MAX_SCHEMA_PROBLEMS - 1 and len(problems) > MAX_SCHEMA_PROBLEMS:
-            problem.message += (f"; {len(problems) - MAX_SCHEMA_PROBLEMS} more {what} in this object are not "
-                                f"reported (at most {MAX_SCHEMA_PROBLEMS} per object)")
+            problem = problem._replace(message=f"{problem.message}; {len(problems) - MAX_SCHEMA_PROBLEMS} more {what} "
+                                               f"in this object are not reported (at most {MAX_SCHEMA_PROBLEMS} "
+                                               f"per object)")
         yield problem
 
 
@@ -170,8 +169,7 @@ def selector_matches_template(workload: Resource, ctx: CheckContext) -> Iterator
                       f"not match the labels of {whose} ({labels}): {outcome}", "/spec/selector", related=related)
 
 
-@dataclass(frozen=True)
-class _ConfigMapUse:
+class _ConfigMapUse(NamedTuple):
     name: str
     pointer: str
     how: str

@@ -12,8 +12,7 @@ import binascii
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
@@ -32,11 +31,10 @@ CERT_MANAGER_INGRESS_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-mana
 # --------------------------------------------------------------------------- who writes a Secret
 
 
-@dataclass
-class Producers:
-    external: dict[tuple[str | None, str], Resource] = field(default_factory=dict)
-    cluster_external: dict[str, list[Resource]] = field(default_factory=lambda: defaultdict(list))
-    certificates: dict[tuple[str | None, str], Resource] = field(default_factory=dict)
+class Producers(NamedTuple):
+    external: dict[tuple[str | None, str], Resource]
+    cluster_external: dict[str, list[Resource]]
+    certificates: dict[tuple[str | None, str], Resource]
 
 
 def _target_name(spec: dict, default: str) -> str | None:
@@ -51,7 +49,7 @@ def _target_name(spec: dict, default: str) -> str | None:
 
 @per_inventory
 def producers(inventory: Inventory) -> Producers:
-    found = Producers()
+    found = Producers({}, defaultdict(list), {})
     for external in inventory.kind("ExternalSecret"):
         name = _target_name(external.spec, external.name)
         if name:

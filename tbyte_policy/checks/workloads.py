@@ -6,8 +6,7 @@ Not a family module: it registers no checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import Resource, integer
@@ -70,8 +69,7 @@ def bound_pointer(autoscaler: Resource, upper: bool) -> str:
     return f"/spec/{field}" if field in autoscaler.spec else "/spec"
 
 
-@dataclass(frozen=True)
-class Scale:
+class Scale(NamedTuple):
     """The replica counts a workload runs at: fixed by spec.replicas, or an autoscaler's range."""
 
     low: int

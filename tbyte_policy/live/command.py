@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tbyte_policy.audit import audit_resources, build_resources, cyclic_gc_paused
+from tbyte_policy.audit import AuditOptions, audit_resources, build_resources, cyclic_gc_paused
 from tbyte_policy.commands import Outputs, _error, deliver, prepare
 from tbyte_policy.config import ConfigError
 from tbyte_policy.exit_codes import EXIT_INPUT
@@ -19,8 +19,8 @@ def live_documents(objects: list[dict]) -> list[Document]:
     return [Document(path=None, line=None, column=None, body=body) for body in objects]
 
 
-def audit_collection(collection: Collection, options) -> Report:
-    options.namespace = collection.namespace or options.namespace
+def audit_collection(collection: Collection, options: AuditOptions) -> Report:
+    options = options._replace(namespace=collection.namespace or options.namespace)
     errors: list[ReportError] = []
     resources = build_resources(live_documents(collection.objects), options.namespace, errors)
     return audit_resources(resources, options, "live", errors, collection.unreadable,
