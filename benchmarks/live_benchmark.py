@@ -1,6 +1,6 @@
 """Live-mode cost: a namespace of thousands of pods read through the Kubernetes API and audited.
 
-    python benchmarks/live_benchmark.py [--pods 500 5000] [--pods-per-deployment 10] [--page-size 500]
+    python benchmarks/live_benchmark.py [--pods 500 5000] [--pods-per-deployment 10] [--chunk-size 0]
 
 Builds the production reference namespace plus N/10 copies of the backend (Deployment, ReplicaSet,
 10 running pods, Service, EndpointSlice, PDB, NetworkPolicy, HPA), serves it from the test suite's HTTP
@@ -8,9 +8,9 @@ API double (tests/live/k8s_api_server.py) and runs the live audit against it wit
 client, timing the collection (HTTP + JSON) and the audit (every rule) separately.
 
 The request count does not grow with the object count: one GET for the namespace, one discovery GET per
-CRD group-version and one list per kind; only pagination adds requests (a kind with more objects than
---page-size is read in ceil(objects / page size) pages, as kubectl reads it in chunks of 500). There is
-never one request per object.
+CRD group-version and one list per kind. Only --chunk-size (off by default, as in `tbyte-policy live`)
+adds requests: a kind with more objects than the chunk size is then read in ceil(objects / chunk size)
+requests, as kubectl reads lists in chunks of 500. There is never one request per object.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.live.cluster_fixtures import NS, scaled_namespace  # noqa: E402
 from tests.live.k8s_api_server import FakeK8sServer, kubeconfig_yaml  # noqa: E402
 
 
-def run(pods: int, pods_per_deployment: int, page_size: int) -> dict:
+def run(pods: int, pods_per_deployment: int, chunk_size: int) -> dict:
     started = time.perf_counter()
     live = scaled_namespace(pods // pods_per_deployment, pods_per_deployment)
     built = time.perf_counter() - started
@@ -42,7 +42,7 @@ def run(pods: int, pods_per_deployment: int, page_size: int) -> dict:
             kubeconfig = Path(directory) / "kubeconfig"
             kubeconfig.write_text(kubeconfig_yaml(server.url))
             started = time.perf_counter()
-            collection = collect(NS, kubeconfig=str(kubeconfig), context="test", timeout=60, page_size=page_size)
+            collection = collect(NS, kubeconfig=str(kubeconfig), context="test", timeout=60, chunk_size=chunk_size)
             collected = time.perf_counter() - started
         started = time.perf_counter()
         report = audit_collection(collection, AuditOptions())
@@ -52,7 +52,7 @@ def run(pods: int, pods_per_deployment: int, page_size: int) -> dict:
     kinds = Counter(obj["kind"] for obj in collection.objects)
     per_resource = server.count_by_resource()
     return {"pods": kinds["Pod"], "objects": len(collection.objects), "requests": len(server.requests),
-            "extra_pages": sum(count - 1 for resource, count in per_resource.items() if resource != "discovery"),
+            "extra_chunks": sum(count - 1 for resource, count in per_resource.items() if resource != "discovery"),
             "findings": len(report.active_findings),
             "runtime_findings": sum(finding.family == "runtime" for finding in report.active_findings),
             "build_s": built, "collect_s": collected, "audit_s": audited}
@@ -62,24 +62,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--pods-per-deployment", type=int, default=10)
-    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--chunk-size", type=int, default=0)
     args = parser.parse_args()
     for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         os.environ.pop(variable, None)
     os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 
-    print(f"page size {args.page_size}; {args.pods_per_deployment} pods per Deployment")
-    print(f"{'pods':>6} {'objects':>8} {'requests':>8} {'of which extra pages':>20} {'findings':>8} "
+    print(f"chunk size {args.chunk_size or 'none (one request per kind)'}; "
+          f"{args.pods_per_deployment} pods per Deployment")
+    print(f"{'pods':>6} {'objects':>8} {'requests':>8} {'of which extra chunks':>21} {'findings':>8} "
           f"{'collect s':>9} {'audit s':>8} {'total s':>8} {'build s':>8}")
     results = []
     for pods in args.pods:
-        result = run(pods, args.pods_per_deployment, args.page_size)
+        result = run(pods, args.pods_per_deployment, args.chunk_size)
         results.append(result)
-        print(f"{result['pods']:>6} {result['objects']:>8} {result['requests']:>8} {result['extra_pages']:>20} "
+        print(f"{result['pods']:>6} {result['objects']:>8} {result['requests']:>8} {result['extra_chunks']:>21} "
               f"{result['findings']:>8} {result['collect_s']:>9.2f} {result['audit_s']:>8.2f} "
               f"{result['collect_s'] + result['audit_s']:>8.2f} {result['build_s']:>8.2f}")
-    print("requests besides pagination (namespace, discovery, one list per kind): "
-          f"{sorted({result['requests'] - result['extra_pages'] for result in results})}")
+    print("requests besides chunking (namespace, discovery, one list per kind): "
+          f"{sorted({result['requests'] - result['extra_chunks'] for result in results})}")
     if any(result["runtime_findings"] for result in results):
         print("warning: the healthy namespace produced runtime findings", file=sys.stderr)
 

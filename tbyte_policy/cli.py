@@ -208,6 +208,9 @@ def live(
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
+    chunk_size: int = typer.Option(0, "--chunk-size", min=0,
+                                   help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
+                                        "[default: 0, each kind in one request]."),
     output_format: str = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
@@ -226,7 +229,8 @@ def live(
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
-                              context=context, timeout=timeout, verbose=verbose, config_path=config_path))
+                              context=context, timeout=timeout, verbose=verbose, config_path=config_path,
+                              chunk_size=chunk_size))
 
 
 @live_app.command("rbac")

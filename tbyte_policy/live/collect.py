@@ -1,9 +1,11 @@
 """Read-only collection of a namespace's (or the cluster's) objects from a live API server.
 
 The ``kubernetes`` client is imported lazily, inside functions, so the rest of
-tbyte-policy works without it.  Only GET requests are issued: one paginated
-list per kind (plus one discovery GET per CRD group-version and the namespace
-itself), run concurrently.  Secrets are requested as metadata only and any data
+tbyte-policy works without it.  Only GET requests are issued: one list per kind
+(plus one discovery GET per CRD group-version and the namespace itself), run
+concurrently, so the request count does not grow with the object count; with a
+chunk size, a list is read in chunks of that many objects instead, as kubectl's
+``--chunk-size`` does.  Secrets are requested as metadata only and any data
 that comes back anyway is dropped before it is stored.
 """
 
@@ -302,17 +304,18 @@ def _check(status: int, body: Any, what: str, host: str) -> None:
 # ---------------------------------------------------------------- collection
 
 
-def _list_kind(api: _Api, kind: Kind, namespace: str | None, page_size: int) -> list[dict]:
-    """All items of one kind (paginated); a 410 Expired restarts the list once."""
+def _list_kind(api: _Api, kind: Kind, namespace: str | None, chunk_size: int) -> list[dict]:
+    """All items of one kind, in one request or (``chunk_size`` > 0) in chunks; a 410 Expired while
+    chunking restarts the list once."""
     path = kind.list_path(namespace)
     accept = SECRET_ACCEPT if kind.metadata_only else JSON_ACCEPT
     what = f"listing {kind.kind}"
     for attempt in (1, 2):
         items: list[dict] = []
         token: str | None = None
-        pages = 0
+        requests = 0
         while True:
-            query: list[tuple[str, Any]] = [("limit", page_size)]
+            query: list[tuple[str, Any]] = [("limit", chunk_size)] if chunk_size else []
             if token:
                 query.append(("continue", token))
             status, body = api.get(path, query, accept)
@@ -320,14 +323,14 @@ def _list_kind(api: _Api, kind: Kind, namespace: str | None, page_size: int) -> 
                 if attempt == 1:
                     api.log(f"{kind.kind}: continue token expired, restarting the list")
                     break
-                raise _KindUnreadable("the list kept expiring (410 Expired) while paginating")
+                raise _KindUnreadable("the list kept expiring (410 Expired) while reading it in chunks")
             _check(status, body, what, api.host)
-            pages += 1
-            # Sanitise page by page: raw Secret data is never kept past this point.
+            requests += 1
+            # Sanitise chunk by chunk: raw Secret data is never kept past this point.
             items.extend(sanitize(item, kind) for item in body.get("items") or [] if isinstance(item, dict))
             next_token = (body.get("metadata") or {}).get("continue")
             if not next_token:
-                api.log(f"{kind.kind}: {len(items)} object(s) in {pages} page(s)")
+                api.log(f"{kind.kind}: {len(items)} object(s) in {requests} request(s)")
                 return items
             if next_token == token:
                 raise LiveError(f"the API server returned the same continue token twice {what}")
@@ -355,13 +358,13 @@ def collect(
     timeout: float,
     all_namespaces: bool = False,
     verbose: bool = False,
-    page_size: int = 500,
+    chunk_size: int = 0,
 ) -> Collection:
     """Read every audited kind from the API server (GET only). See the module docstring."""
     if timeout <= 0:
         raise LiveError("the timeout must be positive")
-    if page_size <= 0:
-        raise LiveError("the page size must be positive")
+    if chunk_size < 0:
+        raise LiveError("the chunk size must be 0 (one request per kind) or positive")
     configuration, context_namespace = _load_configuration(kubeconfig, context)
     if all_namespaces:
         namespace = None
@@ -369,12 +372,12 @@ def collect(
         namespace = context_namespace or "default"
     api = _Api(configuration, timeout, verbose)
     try:
-        return _collect(api, namespace, page_size)
+        return _collect(api, namespace, chunk_size)
     finally:
         api.close()
 
 
-def _collect(api: _Api, namespace: str | None, page_size: int) -> Collection:
+def _collect(api: _Api, namespace: str | None, chunk_size: int) -> Collection:
     result = Collection(namespace=namespace)
     by_kind: dict[str, list[dict]] = {}
 
@@ -412,7 +415,7 @@ def _collect(api: _Api, namespace: str | None, page_size: int) -> Collection:
             api.log(f"CRDs not installed, skipped: {', '.join(result.skipped_crds)}")
 
         # 3. One paginated list per kind, concurrently.
-        futures = {kind: pool.submit(_list_kind, api, kind, namespace, page_size) for kind in to_list}
+        futures = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size) for kind in to_list}
         for kind, future in futures.items():
             try:
                 by_kind[kind.kind] = _result(future, pool)

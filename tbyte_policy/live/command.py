@@ -28,7 +28,8 @@ def audit_collection(collection: Collection, options: AuditOptions) -> Report:
 
 
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
-             context: str | None, timeout: float, verbose: bool, config_path: Path | None) -> int:
+             context: str | None, timeout: float, verbose: bool, config_path: Path | None,
+             chunk_size: int = 0) -> int:
     try:
         targets = outputs.targets()
         options = prepare([], config_path, None)
@@ -38,7 +39,7 @@ def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, k
     with cyclic_gc_paused():
         try:
             collection = collect(namespace, kubeconfig=kubeconfig, context=context, timeout=timeout,
-                                 all_namespaces=all_namespaces, verbose=verbose)
+                                 all_namespaces=all_namespaces, verbose=verbose, chunk_size=chunk_size)
         except LiveError as exc:
             _error(str(exc))
             return EXIT_INPUT

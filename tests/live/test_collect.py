@@ -95,7 +95,7 @@ def test_healthy_listing(k8s_server):
     assert counts["namespaces"] == 1 and counts["discovery"] == 3
     assert server.methods == {"GET"}
     assert {r.authorization for r in server.requests} == {"Bearer test-token"}
-    assert all(r.query.get("limit") == "500" for r in server.requests if r.path.endswith("/pods"))
+    assert all("limit" not in r.query and "continue" not in r.query for r in server.requests)
 
 
 def test_context_namespace_used_when_none_given(k8s_server):
@@ -126,25 +126,25 @@ def test_request_count_per_kind_is_independent_of_object_count(k8s_server, count
     assert c.requests == 1 + 3 + len(KINDS)  # namespace GET + 3 CRD discoveries + one list per kind
 
 
-def test_pagination(k8s_server):
+def test_chunked_lists(k8s_server):
     objects = [obj("v1", "ConfigMap", f"cm-{i:02}") for i in range(10)]
     server = k8s_server(objects)
-    c = run(server, page_size=3)
+    c = run(server, chunk_size=3)
     assert names(c, "ConfigMap") == [f"cm-{i:02}" for i in range(10)]
     reqs = server.requests_for("configmaps")
-    assert len(reqs) == 4  # ceil(10 / 3) pages
+    assert len(reqs) == 4  # ceil(10 / 3) chunks
     assert all(r.query["limit"] == "3" for r in reqs)
     assert "continue" not in reqs[0].query and all("continue" in r.query for r in reqs[1:])
-    assert len(server.requests_for("pods")) == 1  # empty kinds: one page
+    assert len(server.requests_for("pods")) == 1  # empty kinds: one chunk
 
 
 def test_expired_continue_token_restarts_the_list_once(k8s_server):
     objects = [obj("v1", "ConfigMap", f"cm-{i:02}") for i in range(5)]
     server = k8s_server(objects, expire_continue={"configmaps": 1})
-    c = run(server, page_size=2)
+    c = run(server, chunk_size=2)
     assert names(c, "ConfigMap") == [f"cm-{i:02}" for i in range(5)]  # no duplicates
     reqs = server.requests_for("configmaps")
-    # page 1, 410 on page 2, then a fresh list of 3 pages
+    # chunk 1, 410 on chunk 2, then a fresh list of 3 chunks
     assert len(reqs) == 5
     assert "continue" not in reqs[2].query
     assert "ConfigMap" not in c.unreadable
@@ -153,7 +153,7 @@ def test_expired_continue_token_restarts_the_list_once(k8s_server):
 def test_list_that_keeps_expiring_is_unreadable(k8s_server):
     objects = [obj("v1", "ConfigMap", f"cm-{i:02}") for i in range(5)]
     server = k8s_server(objects, expire_continue={"configmaps": 99})
-    c = run(server, page_size=2)
+    c = run(server, chunk_size=2)
     assert "410" in c.unreadable["ConfigMap"]
     assert names(c, "ConfigMap") == [] and names(c, "Pod") == []  # pods: none, but read
     assert len(server.requests_for("configmaps")) == 4

@@ -231,6 +231,7 @@ def test_usage_errors(k8s_server):
     server = k8s_server(cluster().objects)
     assert cli(server, "--format", "yaml").exit_code == 2
     assert cli(server, "--fail-on", "severe").exit_code == 2
+    assert cli(server, "--chunk-size", "-1").exit_code == 2
     assert server.requests == []  # refused before any request
 
 
@@ -246,6 +247,20 @@ def test_requests_are_read_only_and_one_list_per_kind(k8s_server):
     (secrets,) = server.requests_for("secrets")
     assert secrets.accept.startswith(PARTIAL_ACCEPT) and secrets.partial and server.full_secret_reads == []
     assert all(request.authorization == "Bearer test-token" for request in server.requests)
+
+
+def test_chunk_size_reads_lists_in_chunks_with_the_same_report(k8s_server):
+    live = scaled_namespace(4, pods_per_deployment=3)
+    whole_server, chunked_server = k8s_server(live.objects), k8s_server(live.objects)
+    whole = cli(whole_server, "--format", "json")
+    chunked = cli(chunked_server, "--format", "json", "--chunk-size", "5")
+    assert whole.exit_code == chunked.exit_code, chunked.output
+    assert json.loads(whole.stdout)["summary"]["resources"] == len(live.objects)
+    assert json.loads(whole.stdout)["findings"] == json.loads(chunked.stdout)["findings"]
+    pods = [request for request in chunked_server.requests if request.path.endswith("/pods")]
+    pod_count = sum(item["kind"] == "Pod" for item in live.objects)
+    assert pod_count > 10 and [request.query.get("limit") for request in pods] == ["5"] * -(-pod_count // 5)
+    assert all("limit" not in request.query for request in whole_server.requests)
 
 
 @pytest.mark.parametrize("output_format", sorted(FORMATS))
