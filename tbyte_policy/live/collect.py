@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
@@ -39,8 +39,7 @@ class LiveError(Exception):
     """A one-line, user-facing error of the live mode (never contains secret values)."""
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     kind: str
     group: str  # "" for the core group
     version: str
@@ -414,7 +413,7 @@ def _collect(api: _Api, namespace: str | None, chunk_size: int) -> Collection:
         if result.skipped_crds:
             api.log(f"CRDs not installed, skipped: {', '.join(result.skipped_crds)}")
 
-        # 3. One paginated list per kind, concurrently.
+        # 3. One list per kind (in chunks with a chunk size), concurrently.
         futures = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size) for kind in to_list}
         for kind, future in futures.items():
             try:
