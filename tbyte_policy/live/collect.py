@@ -25,6 +25,8 @@ INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-po
 SECRET_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 JSON_ACCEPT = "application/json"
 MAX_WORKERS = 8
+# Where the kubelet mounts a pod's service-account token, the cluster's CA bundle and the pod's namespace.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Keys kept from a Secret: never data/stringData, nor anything that may embed them.
 _SECRET_TOP_KEYS = ("type", "immutable")
 _SECRET_META_KEYS = (
@@ -161,11 +163,16 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
     if not existing:
         if os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
             try:
-                config.load_incluster_config(client_configuration=configuration)
+                # The token is read once: an audit takes seconds, a mounted token lives an hour or more.
+                config.incluster_config.InClusterConfigLoader(
+                    token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+                    cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+                    try_refresh_token=False,
+                ).load_and_set(configuration)
             except config.ConfigException as e:
                 raise LiveError(f"in-cluster configuration failed: {_one_line(e)}") from None
             try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as fh:
+                with open(os.path.join(SERVICE_ACCOUNT_DIR, "namespace")) as fh:
                     context_namespace = fh.read().strip() or None
             except OSError:
                 pass
@@ -209,6 +216,10 @@ class _Api:
         self.host = configuration.host
         self.timeout = timeout
         self.verbose = verbose
+        for key in ("BearerToken", "authorization"):  # where the in-cluster and the kubeconfig loaders put it
+            if isinstance(configuration.api_key.get(key), str):
+                # A token file written by hand often ends in a newline, which no HTTP header may carry.
+                configuration.api_key[key] = configuration.api_key[key].strip()
         self.client = client.ApiClient(configuration)
         self._lock = threading.Lock()
         self.requests = 0
@@ -290,7 +301,7 @@ def _check(status: int, body: Any, what: str, host: str) -> None:
     message = _status_message(body)
     suffix = f": {message}" if message else ""
     if status == 401:
-        raise LiveError(f"unauthorized (401) {what}: check the credentials of the kubeconfig context")
+        raise LiveError(f"unauthorized (401) {what}: check the credentials (the kubeconfig context, or the service account token in a pod)")
     if status >= 500:
         raise LiveError(f"the API server failed ({status} {_status_reason(body) or 'error'}) {what}{suffix}")
     if status == 403:

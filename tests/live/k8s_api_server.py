@@ -336,7 +336,8 @@ class FakeK8sServer:
             if "*" in self.knobs.hang or (resource and resource in self.knobs.hang):
                 self._stopping.wait()
                 return 0, None  # never answer
-            if headers.get("Authorization", "") != f"Bearer {self.knobs.token}":
+            scheme, _, token = headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or token != self.knobs.token:  # the scheme is case-insensitive (RFC 7235)
                 raise _ApiError(401, "Unauthorized")
             code = self.knobs.errors.get(resource or "", self.knobs.errors.get("*"))
             if code:

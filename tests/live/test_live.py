@@ -212,6 +212,29 @@ def test_tls_is_verified_by_default(k8s_server, certificate):
     assert trusted.exit_code == 0, trusted.output
 
 
+def test_in_cluster_service_account(k8s_server, certificate, tmp_path, monkeypatch):
+    """As the reference audit CronJob runs: no kubeconfig, the pod's token, CA bundle and namespace."""
+    server = k8s_server(cluster().objects, tls=certificate, token="in-cluster-token")
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("in-cluster-token\n")
+    (account / "ca.crt").write_text(Path(certificate[0]).read_text())
+    (account / "namespace").write_text(NS)
+    monkeypatch.setattr(sys.modules["tbyte_policy.live.collect"], "SERVICE_ACCOUNT_DIR", str(account))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", server.url.rsplit(":", 1)[1])
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "no-home"))
+    result = CliRunner().invoke(app, ["live", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["findings"] == 0
+    assert server.requests[0].path == f"/api/v1/namespaces/{NS}"  # the pod's namespace
+    assert {request.authorization for request in server.requests} == {"bearer in-cluster-token"}
+    (account / "ca.crt").write_text("")  # an empty CA bundle: a one-line error, exit 2
+    broken = CliRunner().invoke(app, ["live", "--format", "json"])
+    assert broken.exit_code == 2 and "in-cluster configuration failed" in broken.stderr, broken.output
+
+
 def test_missing_kubernetes_client_says_how_to_install_it(k8s_server, monkeypatch):
     server = k8s_server(cluster().objects)
     for module in [name for name in sys.modules if name == "kubernetes" or name.startswith("kubernetes.")]:
