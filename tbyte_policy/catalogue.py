@@ -60,7 +60,8 @@ def load_catalogue(directory: Path | None = None) -> list[Rule]:
     directory = directory or bundled_dir("rules")
     paths = sorted(directory.glob("*.yaml"))
     rules: list[Rule] = []
-    for path, data in zip(paths, cached("rules", paths, lambda: [_parse(path) for path in paths])):
+    parsed = cached("rules", paths, lambda: [_parse(source) for source in paths])
+    for path, data in zip(paths, parsed, strict=True):
         rules.extend(_family_rules(data, path))
     _check_unique(rules)
     return sorted(rules, key=lambda rule: rule.id)

@@ -21,7 +21,7 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False,
                       soft_wrap=False)
     active = sorted(report.active_findings, key=_resource_key)
-    for resource_key, group in groupby(active, key=_resource_key):
+    for _, group in groupby(active, key=_resource_key):
         findings = sorted(group, key=lambda finding: (-SEVERITY_RANK[finding.severity], finding.sort_key()))
         first = findings[0]
         title = f"{first.resource.kind} {first.resource.namespace + '/' if first.resource.namespace else ''}" \
