@@ -181,13 +181,14 @@ kind: ConfigMap
     ]
 
 
-def generate(directory: Path, objects: int, seed: int = 7) -> list[Path]:
+def generate(directory: Path, objects: int, seed: int = 7,
+             releases_per_namespace: int = RELEASES_PER_NAMESPACE) -> list[Path]:
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     files = []
     for index in range(max(1, objects // OBJECTS_PER_RELEASE)):
         name = f"svc{index:05d}"
-        namespace = f"team{index // RELEASES_PER_NAMESPACE:03d}"
+        namespace = f"team{index // releases_per_namespace:03d}"
         documents = [f"---\n# Source: {name}/templates/{template}\n{body}" for template, body in release(name, namespace, rng)]
         path = directory / namespace / f"{name}.yaml"
         path.parent.mkdir(exist_ok=True)

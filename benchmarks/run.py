@@ -1,6 +1,6 @@
 """The scan benchmark: every number is a ratio against a baseline measured in the same run.
 
-    python benchmarks/run.py [--sizes 1000 5000 20000] [--repeat 5]
+    python benchmarks/run.py [--sizes 1000 5000 20000] [--repeat 5] [--one-namespace]
 
 - parse:   reading the files and parsing them with PyYAML's CSafeLoader (our floor)
 - scan:    the full catalogue with line numbers, schema validation off, in-process
@@ -8,7 +8,8 @@
 - memory:  peak RSS of a `tbyte-policy scan` process over the largest corpus
 - startup: `tbyte-policy scan one-deployment.yaml --format json` against `python -c "import typer, yaml"`,
            with the on-disk cache warm (the usual case) and cold (the first run after an install or a change)
-Medians of --repeat runs; the machine is noisy, so read the ratios, not the seconds.
+Medians of --repeat runs; the machine is noisy, so read the ratios, not the seconds. --one-namespace puts
+every release in one namespace, the worst case for cross-resource rules (every object meets every other).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate_corpus import generate  # noqa: E402
+from generate_corpus import RELEASES_PER_NAMESPACE, generate  # noqa: E402
 
 from tbyte_policy.audit import AuditOptions, scan_paths  # noqa: E402
 from tbyte_policy.catalogue import load_catalogue  # noqa: E402
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--one-namespace", action="store_true")
     arguments = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
           f"median of {arguments.repeat} runs")
@@ -101,7 +103,8 @@ def main() -> None:
         largest = None
         for size in arguments.sizes:
             corpus = Path(scratch) / str(size)
-            files = [str(path) for path in generate(corpus, size)]
+            per_namespace = size if arguments.one_namespace else RELEASES_PER_NAMESPACE
+            files = [str(path) for path in generate(corpus, size, releases_per_namespace=per_namespace)]
             largest = corpus
             scan_paths(files, AuditOptions(rules=with_schema))  # warm: imports, compiled validators
             parse = median_seconds(lambda: parse_only(files), arguments.repeat)
