@@ -162,6 +162,16 @@ def test_config_errors_exit_2_and_say_why(tmp_path, config, message):
     assert message in result.stderr
 
 
+def test_the_readme_config_example_is_a_valid_config(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## Configuration and suppressions", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    write(tmp_path / ".tbyte-policy.yaml", example)
+    path = write(tmp_path / "pod.yaml", POD)
+    result = runner.invoke(app, ["scan", str(path), "--format", "json"])
+    assert result.exit_code in (0, 1), result.stderr
+    assert json.loads(result.stdout)["errors"] == []
+
+
 def test_config_named_explicitly(tmp_path, project):
     path = write(tmp_path / "pod.yaml", POD)
     code, document = scan_json(str(path), "--config", str(project / ".tbyte-policy.yaml"))

@@ -163,11 +163,9 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
     if not existing:
         if os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
             try:
-                # The token is read once: an audit takes seconds, a mounted token lives an hour or more.
                 config.incluster_config.InClusterConfigLoader(
                     token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
                     cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
-                    try_refresh_token=False,
                 ).load_and_set(configuration)
             except config.ConfigException as e:
                 raise LiveError(f"in-cluster configuration failed: {_one_line(e)}") from None
@@ -216,10 +214,6 @@ class _Api:
         self.host = configuration.host
         self.timeout = timeout
         self.verbose = verbose
-        for key in ("BearerToken", "authorization"):  # where the in-cluster and the kubeconfig loaders put it
-            if isinstance(configuration.api_key.get(key), str):
-                # A token file written by hand often ends in a newline, which no HTTP header may carry.
-                configuration.api_key[key] = configuration.api_key[key].strip()
         self.client = client.ApiClient(configuration)
         self._lock = threading.Lock()
         self.requests = 0
@@ -244,6 +238,10 @@ class _Api:
             "GET", path, query_params=query or [], header_params={"Accept": accept},
             auth_settings=["BearerToken"],
         )
+        if isinstance(headers.get("authorization"), str):
+            # A token written by hand often ends in a newline, which no HTTP header may carry. Trimmed here,
+            # per request: the client's refresh hooks put the token back as read before each one.
+            headers["authorization"] = headers["authorization"].strip()
         with self._lock:
             self.requests += 1
         started = time.monotonic()
@@ -254,6 +252,9 @@ class _Api:
             raise self._transport_error(e.reason or e) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise self._transport_error(e) from None
+        except ValueError:  # a header http.client refuses; its message would quote the header, i.e. the token
+            raise LiveError(f"cannot send a request to the API server at {self.host}: a request header is "
+                            "malformed (check the credentials)") from None
         except ApiException as e:  # status 0: the client turns urllib3's SSLError into this
             kind, _, detail = str(e.reason).partition("\n")
             if kind == "SSLError":

@@ -30,7 +30,7 @@ from tbyte_policy.reporters import FORMATS
 
 from .cluster_fixtures import (BROKEN, NS, PLANTED_CONFIG, PLANTED_SECRET, PLANTED_USER, Cluster, broken, cluster,
                                scaled_namespace)
-from .k8s_api_server import PARTIAL_ACCEPT
+from .k8s_api_server import PARTIAL_ACCEPT, TOKEN, kubeconfig_yaml
 
 REFERENCE_AUDIT = Path(__file__).parents[2] / "reference_manifests" / "audit"
 RUNTIME_RULES = {rule.id for rule in load_catalogue() if rule.family == "runtime"}
@@ -233,6 +233,19 @@ def test_in_cluster_service_account(k8s_server, certificate, tmp_path, monkeypat
     (account / "ca.crt").write_text("")  # an empty CA bundle: a one-line error, exit 2
     broken = CliRunner().invoke(app, ["live", "--format", "json"])
     assert broken.exit_code == 2 and "in-cluster configuration failed" in broken.stderr, broken.output
+
+
+@pytest.mark.parametrize("user", ["token", "tokenFile"])
+def test_a_token_with_a_trailing_newline_still_authenticates(k8s_server, tmp_path, user):
+    server = k8s_server(cluster().objects)
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    written = f'token: "{TOKEN}\\n"' if user == "token" else f"tokenFile: {token_file}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(kubeconfig_yaml(server.url).replace(f"token: {TOKEN}", written))
+    result = CliRunner().invoke(app, ["live", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert {request.authorization for request in server.requests} == {f"Bearer {TOKEN}"}
 
 
 def test_missing_kubernetes_client_says_how_to_install_it(k8s_server, monkeypatch):
