@@ -64,8 +64,8 @@ def apply_baseline(report: Report, accepted: Counter, label: str) -> int:
         if remaining[finding.identity] > 0:
             remaining[finding.identity] -= 1
             marked.add(id(finding))
-    report.findings[:] = [finding._replace(suppressed=True, suppression_reason=f"in baseline {label}")
-                          if id(finding) in marked else finding for finding in report.findings]
+    report.findings[:] = [finding.suppressed_because(f"in baseline {label}") if id(finding) in marked else finding
+                          for finding in report.findings]
     return len(marked)
 
 

@@ -207,5 +207,5 @@ def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Co
         if reason is None:
             reason = next((exemption.reason for exemption in active if exemption.covers(finding)), None)
         if reason is not None:
-            findings[index] = finding._replace(suppressed=True, suppression_reason=reason)
+            findings[index] = finding.suppressed_because(reason)
     return errors, warnings

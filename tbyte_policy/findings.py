@@ -51,6 +51,9 @@ class Finding(NamedTuple):
     suppressed: bool = False
     suppression_reason: str | None = None
 
+    def suppressed_because(self, reason: str) -> "Finding":
+        return self._replace(suppressed=True, suppression_reason=reason)
+
     @property
     def identity(self) -> tuple:
         """What survives edits that only move lines: used by baselines."""

@@ -302,7 +302,8 @@ def _check(status: int, body: Any, what: str, host: str) -> None:
     message = _status_message(body)
     suffix = f": {message}" if message else ""
     if status == 401:
-        raise LiveError(f"unauthorized (401) {what}: check the credentials (the kubeconfig context, or the service account token in a pod)")
+        raise LiveError(f"unauthorized (401) {what}: check the credentials (the kubeconfig context, or the "
+                        "service account token in a pod)")
     if status >= 500:
         raise LiveError(f"the API server failed ({status} {_status_reason(body) or 'error'}) {what}{suffix}")
     if status == 403:
