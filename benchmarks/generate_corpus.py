@@ -20,7 +20,8 @@ def release(name: str, namespace: str, rng: random.Random) -> list[tuple[str, st
     hardened = rng.random() < 0.6
     port = rng.choice([3000, 8080, 9090])
     labels = (f"app.kubernetes.io/name: {name}\n    app.kubernetes.io/instance: {name}\n"
-              f"    app.kubernetes.io/part-of: shop\n    app.kubernetes.io/managed-by: Helm\n    helm.sh/chart: {name}-1.2.3")
+              f"    app.kubernetes.io/part-of: shop\n    app.kubernetes.io/managed-by: Helm\n"
+              f"    helm.sh/chart: {name}-1.2.3")
     selector = f"app.kubernetes.io/name: {name}\n      app.kubernetes.io/instance: {name}"
 
     def metadata(object_name: str) -> str:
@@ -189,7 +190,8 @@ def generate(directory: Path, objects: int, seed: int = 7,
     for index in range(max(1, objects // OBJECTS_PER_RELEASE)):
         name = f"svc{index:05d}"
         namespace = f"team{index // releases_per_namespace:03d}"
-        documents = [f"---\n# Source: {name}/templates/{template}\n{body}" for template, body in release(name, namespace, rng)]
+        documents = [f"---\n# Source: {name}/templates/{template}\n{body}"
+                     for template, body in release(name, namespace, rng)]
         path = directory / namespace / f"{name}.yaml"
         path.parent.mkdir(exist_ok=True)
         path.write_text("".join(documents))

@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tbyte_policy.audit import AuditOptions  # noqa: E402
-from tbyte_policy.live import collect  # noqa: E402
-from tbyte_policy.live.command import audit_collection  # noqa: E402
-from tests.live.cluster_fixtures import NS, scaled_namespace  # noqa: E402
-from tests.live.k8s_api_server import FakeK8sServer, kubeconfig_yaml  # noqa: E402
+from tbyte_policy.audit import AuditOptions
+from tbyte_policy.live import collect
+from tbyte_policy.live.command import audit_collection
+from tests.live.cluster_fixtures import NS, scaled_namespace
+from tests.live.k8s_api_server import FakeK8sServer, kubeconfig_yaml
 
 
 def run(pods: int, pods_per_deployment: int, chunk_size: int) -> dict:

@@ -22,17 +22,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate_corpus import RELEASES_PER_NAMESPACE, generate  # noqa: E402
+from generate_corpus import RELEASES_PER_NAMESPACE, generate
 
-from tbyte_policy.audit import AuditOptions, scan_paths  # noqa: E402
-from tbyte_policy.catalogue import load_catalogue  # noqa: E402
-from tbyte_policy.config import Config, configure_rules  # noqa: E402
-from tbyte_policy.schemas import SCHEMA_CHECKS  # noqa: E402
+from tbyte_policy.audit import AuditOptions, scan_paths
+from tbyte_policy.catalogue import load_catalogue
+from tbyte_policy.config import Config, configure_rules
+from tbyte_policy.schemas import SCHEMA_CHECKS
 
 ONE_DEPLOYMENT = Path(__file__).parents[1] / "reference_manifests" / "backend" / "deployment.yaml"
 
@@ -107,9 +108,9 @@ def main() -> None:
             files = [str(path) for path in generate(corpus, size, releases_per_namespace=per_namespace)]
             largest = corpus
             scan_paths(files, AuditOptions(rules=with_schema))  # warm: imports, compiled validators
-            parse = median_seconds(lambda: parse_only(files), arguments.repeat)
-            scan = median_seconds(lambda: scan_paths(files, AuditOptions(rules=without_schema)), arguments.repeat)
-            schema = median_seconds(lambda: scan_paths(files, AuditOptions(rules=with_schema)), arguments.repeat)
+            parse = median_seconds(partial(parse_only, files), arguments.repeat)
+            scan = median_seconds(partial(scan_paths, files, AuditOptions(rules=without_schema)), arguments.repeat)
+            schema = median_seconds(partial(scan_paths, files, AuditOptions(rules=with_schema)), arguments.repeat)
             findings = len(scan_paths(files, AuditOptions(rules=with_schema)).findings)
             print(f"{size:>8} {parse:>8.2f} {scan:>8.2f} {scan / parse:>8.2f} {schema:>9.2f} {schema / parse:>8.2f} "
                   f"{findings:>9}", flush=True)

@@ -241,7 +241,8 @@ def run(count: int, naive_sample: int, rules) -> None:
         without_rules = configure_schema_rules(rules, enabled=False)
         without_schema, _ = timed(lambda: scan_paths([str(path)], AuditOptions(rules=without_rules)))
 
-    agree = sum(1 for mine, theirs in zip(rust, python) if {path for path, _ in mine} == {path for path, _ in theirs})
+    agree = sum(1 for mine, theirs in zip(rust, python, strict=False)
+                if {path for path, _ in mine} == {path for path, _ in theirs})
     invalid = sum(1 for problems in rust if problems)
     print(f"\n{count} objects ({invalid} invalid), Kubernetes {catalog.version} schemas; "
           f"ratios are against CSafeLoader parsing in this run")

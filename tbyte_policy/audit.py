@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from tbyte_policy import __version__
 from tbyte_policy.catalogue import Rule, load_catalogue
@@ -16,7 +17,6 @@ from tbyte_policy.inventory import Inventory
 from tbyte_policy.loader import DEFAULT_MAX_FILE_BYTES, Document, LoadResult, load_paths
 from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
-
 
 UNNAMED = "<unnamed>"
 

@@ -26,7 +26,7 @@ def baseline_document(report: Report) -> dict[str, Any]:
     """The baseline of a report: its active findings (suppressed ones need no baseline)."""
     entries = []
     for finding in sorted(report.active_findings, key=_order):
-        entry = dict(zip(IDENTITY_FIELDS, finding.identity))
+        entry = dict(zip(IDENTITY_FIELDS, finding.identity, strict=False))
         entry.update(rule_name=finding.rule_name, message=finding.message)
         entries.append(entry)
     return {"version": BASELINE_VERSION, "tool": {"name": "tbyte-policy", "version": report.tool_version},
@@ -45,7 +45,8 @@ def load_baseline(path: Path) -> Counter:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, ValueError):
         raise BaselineError(f"{path}: the baseline is not valid JSON") from None
-    if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION or not isinstance(data.get("entries"), list):
+    if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION \
+            or not isinstance(data.get("entries"), list):
         raise BaselineError(f"{path}: not a tbyte-policy baseline (version {BASELINE_VERSION} with entries)")
     accepted: Counter = Counter()
     for index, entry in enumerate(data["entries"]):
@@ -70,4 +71,4 @@ def apply_baseline(report: Report, accepted: Counter, label: str) -> int:
 
 
 def _order(finding: Finding) -> tuple:
-    return tuple("" if part is None else part for part in finding.identity) + (finding.message,)
+    return (*tuple("" if part is None else part for part in finding.identity), finding.message)

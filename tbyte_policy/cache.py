@@ -17,8 +17,9 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tbyte_policy import __version__
 

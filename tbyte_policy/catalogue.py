@@ -51,7 +51,7 @@ class Rule(NamedTuple):
     def remediation(self) -> str:
         return self.docs["fix"].strip()
 
-    def with_overrides(self, **changes: Any) -> "Rule":
+    def with_overrides(self, **changes: Any) -> Rule:
         return self._replace(**changes)
 
 
@@ -97,7 +97,8 @@ def _rule(entry: Any, family: str, path: Path) -> Rule:
     docs = entry.get("docs") or {}
     missing = [section for section in DOC_SECTIONS if not str(docs.get(section, "")).strip()]
     if missing or not str(entry.get("title", "")).strip():
-        raise CatalogueError(f"{where}: title and docs sections {', '.join(DOC_SECTIONS)} are required (missing {missing})")
+        raise CatalogueError(f"{where}: title and docs sections {', '.join(DOC_SECTIONS)} are required "
+                             f"(missing {missing})")
     kinds = _kinds(entry.get("kinds"), check.target, where)
     roles = frozenset(entry.get("container_roles") or CONTAINER_ROLES)
     if not roles <= CONTAINER_ROLES:

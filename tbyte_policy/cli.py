@@ -16,7 +16,6 @@ import typer
 from tbyte_policy import __version__
 from tbyte_policy.exit_codes import EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Policy-as-code production-readiness scanner for Kubernetes.")
 rules_app = typer.Typer(add_completion=False, invoke_without_command=True, help="List and explain the rules.")
@@ -143,7 +142,9 @@ def reference_list() -> None:
 
 
 @reference_app.command("show")
-def reference_show(variant: Optional[str] = typer.Option(None, "--variant", help="Variant [default: production].")) -> None:
+def reference_show(
+    variant: Optional[str] = typer.Option(None, "--variant", help="Variant [default: production]."),
+) -> None:
     """Print a variant's YAML."""
     from tbyte_policy import reference
 

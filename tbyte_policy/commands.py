@@ -10,10 +10,9 @@ from typing import NamedTuple
 from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
+from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
-from tbyte_policy.exit_codes import EXIT_INPUT
-
 
 
 def _error(message: str) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from fnmatch import fnmatchcase
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -118,7 +118,8 @@ def parse_config(data: Any, path: str) -> Config:
         line = exemptions.item_position(index)[0] if hasattr(exemptions, "item_position") else None
         where = f"{path}:{line}" if line else path
         if not isinstance(entry, dict) or set(entry) - _EXEMPTION_KEYS or "rule" not in entry:
-            raise ConfigError(f"{where}: an exemption has `rule`, `reason` and optionally kind, namespace, name, expires")
+            raise ConfigError(f"{where}: an exemption has `rule`, `reason` and optionally kind, namespace, name, "
+                              "expires")
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(f"{where}: exemption for {entry['rule']} needs a non-empty reason")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from tbyte_policy.catalogue import Rule
 from tbyte_policy.checks import CheckContext

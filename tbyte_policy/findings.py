@@ -51,7 +51,7 @@ class Finding(NamedTuple):
     suppressed: bool = False
     suppression_reason: str | None = None
 
-    def suppressed_because(self, reason: str) -> "Finding":
+    def suppressed_because(self, reason: str) -> Finding:
         return self._replace(suppressed=True, suppression_reason=reason)
 
     @property

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from tbyte_policy.model import POD_BEARING_KINDS, PodView, Resource, mapping, pod_view
 from tbyte_policy.selectors import label_selector_matches, map_selector_matches
@@ -117,7 +118,7 @@ class Inventory:
         return all(kind not in self.unreadable_kinds
                    and (self.collected_kinds is None or kind in self.collected_kinds) for kind in kinds)
 
-    def kind(self, kind: str, namespace: str | None | type(...) = ...) -> list[Resource]:
+    def kind(self, kind: str, namespace: str | type(...) | None = ...) -> list[Resource]:
         if namespace is ...:
             return self._by_kind.get(kind, [])
         return self._by_namespace_kind.get((namespace, kind), [])
@@ -132,7 +133,7 @@ class Inventory:
         names.update(namespace.name for namespace in self.kind("Namespace"))
         return sorted(names)
 
-    def autoscalers(self, namespace: str | None | type(...) = ...) -> list[Resource]:
+    def autoscalers(self, namespace: str | type(...) | None = ...) -> list[Resource]:
         return [scaler for kind in AUTOSCALER_KINDS for scaler in self.kind(kind, namespace)]
 
     def autoscalers_of(self, workload: Resource) -> list[Resource]:
@@ -144,7 +145,7 @@ class Inventory:
         """The pods a workload runs (the controller's template; a Rollout's workloadRef resolved)."""
         return self._pods.get(workload)
 
-    def workloads(self, namespace: str | None | type(...) = ...) -> list[PodView]:
+    def workloads(self, namespace: str | type(...) | None = ...) -> list[PodView]:
         if namespace is ...:
             return list(self._pods.values())
         return self._pods_by_namespace.get(namespace, [])

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 
-class lazy_compile:  # noqa: N801 - stands in for re.compile
+class lazy_compile:
     """``re.compile(pattern, flags)``, compiled when one of its methods or attributes is first asked for."""
 
     def __init__(self, pattern: str, flags: int = 0):

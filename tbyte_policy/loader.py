@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from fnmatch import fnmatch
 import sys
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import yaml
 from yaml._yaml import CParser
@@ -122,7 +123,7 @@ class _CachingResolver(yaml.resolver.Resolver):
     There are no path resolvers here, so the per-node path bookkeeping is skipped.
     """
 
-    _scalar_tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+    _scalar_tags: ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
     _MAX_CACHED = 200_000
 
     def resolve(self, kind, value, implicit):
@@ -181,7 +182,7 @@ class LoadResult:
         self.files = 0
         self.skipped_documents = 0  # documents that are not Kubernetes objects (no apiVersion and kind)
 
-    def absorb(self, other: "LoadResult") -> None:
+    def absorb(self, other: LoadResult) -> None:
         self.documents.extend(other.documents)
         self.errors.extend(other.errors)
         self.files += other.files
@@ -246,7 +247,8 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
         try:
             size = Path(file).stat().st_size
             if size > max_file_bytes:
-                result.errors.append(LoadError(file, None, f"file is {size} bytes, over the {max_file_bytes}-byte limit"))
+                result.errors.append(LoadError(file, None,
+                                               f"file is {size} bytes, over the {max_file_bytes}-byte limit"))
                 continue
             data = Path(file).read_bytes()
         except OSError as exc:
@@ -466,11 +468,13 @@ def _accept_list(body: dict, path: str, line: int, column: int, helm_source: str
         result.errors.append(LoadError(path, _position(body, "items", line), f"{body['kind']}.items must be a list"))
         return
     for index, item in enumerate(items):
-        item_line, item_column = (items.item_position(index) if isinstance(items, MarkedList) else None) or (line, column)
+        position = items.item_position(index) if isinstance(items, MarkedList) else None
+        item_line, item_column = position or (line, column)
         if not isinstance(item, dict):
             result.errors.append(LoadError(path, item_line, f"item {index} of {body['kind']} is not a mapping"))
         elif "apiVersion" not in item or "kind" not in item:
-            result.errors.append(LoadError(path, item_line, f"item {index} of {body['kind']} has no apiVersion or kind"))
+            result.errors.append(LoadError(path, item_line,
+                                           f"item {index} of {body['kind']} has no apiVersion or kind"))
         else:
             result.documents.append(Document(path, item_line, item_column, item, helm_source, f"/items/{index}"))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from tbyte_policy.loader import MarkedDict, MarkedList
 
@@ -117,7 +117,7 @@ class Resource:
 
 
 class ContainerView(NamedTuple):
-    pod: "PodView"
+    pod: PodView
     raw: dict
     role: str  # container | init | sidecar | ephemeral
     pointer: str
@@ -174,9 +174,9 @@ class PodView(NamedTuple):
     def exposes(self, port: int | str, protocol: str | None = None) -> bool:
         """Whether a (named or numbered) port is declared by a serving container of this pod."""
         for entry in self.container_ports():
-            if port in (entry.get("name"), entry.get("containerPort")):
-                if protocol is None or entry.get("protocol", "TCP") == protocol:
-                    return True
+            if port in (entry.get("name"), entry.get("containerPort")) \
+                    and (protocol is None or entry.get("protocol", "TCP") == protocol):
+                return True
         return False
 
     @property
@@ -249,7 +249,7 @@ class ObjectRef(NamedTuple):
     line: int | None = None
 
     @classmethod
-    def of(cls, resource: Resource, pointer: str = "") -> "ObjectRef":
+    def of(cls, resource: Resource, pointer: str = "") -> ObjectRef:
         line, _ = resource.position(pointer)
         return cls(resource.kind, resource.name, resource.namespace, resource.source.path, line)
 

@@ -56,7 +56,7 @@ def relative_name(path: Path) -> str:
 
 
 def describe() -> str:
-    root, data = _catalogue()
+    _root, data = _catalogue()
     lines = []
     for name, variant in data["variants"].items():
         marker = " (default)" if name == data["default"] else ""

@@ -13,7 +13,7 @@ def list_rules(rules: list[Rule] | None = None) -> str:
     for rule in rules:
         rows.append((rule.id, rule.name, rule.family, rule.severity, _default_label(rule), rule.title))
     widths = [max(len(row[index]) for row in rows) for index in range(5)]
-    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5] + "\n"
+    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[5] + "\n"
                    for row in rows)
 
 

@@ -19,9 +19,10 @@ import difflib
 import importlib.util
 import json
 import re
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tbyte_policy.cache import cached
 from tbyte_policy.model import escape_pointer_part
@@ -466,12 +467,12 @@ class SchemaSet:
         return KindValidator(schema, self.source(api_version, kind)) if schema is not None else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema_set(version: str) -> SchemaSet:
     return SchemaSet(version)
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_set(requested: str | None = LATEST) -> SchemaSet:
     """The process-wide schema set for a requested Kubernetes version (see ``resolve_version``); "1.30"
     and "1.30.2" share one."""
@@ -480,8 +481,8 @@ def schema_set(requested: str | None = LATEST) -> SchemaSet:
 
 # --- for the CLI ---
 
-def configure_schema_rules(rules: list["Rule"], *, enabled: bool = True,
-                           kubernetes_version: str | None = None) -> list["Rule"]:
+def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
+                           kubernetes_version: str | None = None) -> list[Rule]:
     """The configured rules with the command line's schema options applied.
 
     ``enabled=False`` (``--no-schema``) drops the rules that read schema files; the removed-API table and

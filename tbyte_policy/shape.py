@@ -6,7 +6,8 @@ the user; it never prints a field's value, which could be a secret.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tbyte_policy.model import CONTAINER_LISTS, POD_TEMPLATE_POINTERS, Resource, escape_pointer_part, resolve
 

@@ -6,13 +6,12 @@ import json
 from collections import Counter
 
 import pytest
+from stable_rules import stable_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.baseline import IDENTITY_FIELDS, apply_baseline, baseline_document
 from tbyte_policy.cli import app
 from tbyte_policy.findings import Finding, Location, Report, ResourceId
-
-from stable_rules import stable_rules
 
 MANIFEST = """\
 apiVersion: apps/v1

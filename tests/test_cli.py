@@ -79,7 +79,8 @@ def test_findings_below_the_threshold_exit_0_and_at_it_exit_1(project):
 
 
 def test_clean_input_exits_0_and_the_summary_counts(project):
-    path = write(project / "pod.yaml", POD.replace("      readinessProbe:", "      livenessProbe: {tcpSocket: {port: 8080}}\n      readinessProbe:"))
+    path = write(project / "pod.yaml", POD.replace(
+        "      readinessProbe:", "      livenessProbe: {tcpSocket: {port: 8080}}\n      readinessProbe:"))
     code, document = scan_json(str(path))
     assert code == 0 and document["findings"] == []
     assert document["summary"] == {"files": 1, "resources": 1, "skipped_documents": 0, "findings": 0,
@@ -98,7 +99,7 @@ def test_input_errors_exit_2_even_with_findings(project):
 
 def test_stdin(project, monkeypatch):
     monkeypatch.chdir(project)
-    code, document = scan_json("-", input=POD)
+    _code, document = scan_json("-", input=POD)
     assert ids(document) == {("liveness-probe-missing", "web", 9)}
     assert document["findings"][0]["location"]["path"] == "<stdin>"
 
@@ -174,13 +175,14 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path):
 
 def test_config_named_explicitly(tmp_path, project):
     path = write(tmp_path / "pod.yaml", POD)
-    code, document = scan_json(str(path), "--config", str(project / ".tbyte-policy.yaml"))
+    _code, document = scan_json(str(path), "--config", str(project / ".tbyte-policy.yaml"))
     assert ids(document) == {("liveness-probe-missing", "web", 9)}
 
 
 def test_annotation_suppresses_with_its_reason(project):
     path = write(project / "pod.yaml", POD.replace(
-        "annotations: {}", "annotations:\n    tbyte-policy.io/ignore.liveness-probe-missing: \"legacy app, ticket OPS-12\""))
+        "annotations: {}",
+        "annotations:\n    tbyte-policy.io/ignore.liveness-probe-missing: \"legacy app, ticket OPS-12\""))
     code, document = scan_json(str(path), "--fail-on", "low")
     assert code == 0
     assert ids(document, suppressed=True) == {("liveness-probe-missing", "web", 10)}

@@ -60,7 +60,7 @@ def live_findings(tmp_path, rule_ids, unreadable, manifests=MANIFESTS):
     # A kind the run could not read holds no objects in it.
     resources = [resource for resource in resources if resource.kind not in unreadable]
     report = audit_resources(resources, AuditOptions(rules=[RULES[rule_id] for rule_id in rule_ids]), "live",
-                             errors, unreadable={kind: "403 Forbidden" for kind in unreadable})
+                             errors, unreadable=dict.fromkeys(unreadable, "403 Forbidden"))
     assert not errors and not report.internal_errors
     return sorted((finding.rule_id, finding.resource.name) for finding in report.findings)
 

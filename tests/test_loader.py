@@ -67,7 +67,8 @@ def test_json_files_load(tmp_path):
 
 
 def test_invalid_yaml_is_reported_and_later_documents_still_load():
-    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n"
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n---\n"
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n")
     result = load_text(text, "broken.yaml")
     assert [doc.body["metadata"]["name"] for doc in result.documents] == ["b"]
     assert [(error.line, error.message.split(":")[0]) for error in result.errors] == [(4, "invalid YAML")]

@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tbyte_policy.checks.ingress import tls_hosts_cover
-from tbyte_policy.checks.network_policy import (EGRESS, INGRESS, allows_everything, dns_protocols, is_default_deny,
-                                                policy_types, restricts)
+from tbyte_policy.checks.network_policy import (
+    EGRESS,
+    INGRESS,
+    allows_everything,
+    dns_protocols,
+    is_default_deny,
+    policy_types,
+    restricts,
+)
 from tbyte_policy.model import Resource, Source
 
 

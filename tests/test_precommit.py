@@ -145,7 +145,8 @@ def test_hook_manifest_declares_both_hooks():
 
 def test_reference_check_passes_on_a_fresh_export_in_any_namespace(tmp_path):
     runner = CliRunner()
-    assert runner.invoke(app, ["reference", "export", str(tmp_path), "-n", "shop", "--variant", "canary"]).exit_code == 0
+    exported = runner.invoke(app, ["reference", "export", str(tmp_path), "-n", "shop", "--variant", "canary"])
+    assert exported.exit_code == 0
     result = runner.invoke(app, ["reference", "check", str(tmp_path), "-n", "shop", "--variant", "canary"])
     assert result.exit_code == 0, result.output
     assert reference.drift(tmp_path, "canary", "shop") == []
@@ -156,7 +157,7 @@ def test_reference_check_passes_on_a_fresh_export_in_any_namespace(tmp_path):
 
 def test_reference_check_reports_edited_and_missing_files_as_a_diff(tmp_path):
     reference.export(tmp_path, None, None, force=False)
-    files = [target for target in sorted(tmp_path.rglob("*.yaml"))]
+    files = sorted(tmp_path.rglob("*.yaml"))
     edited, missing = files[0], files[1]
     edited.write_text(edited.read_text() + "# local edit\n")
     missing.unlink()

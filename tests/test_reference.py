@@ -145,9 +145,9 @@ def _context_fields(context: dict, path: tuple) -> list[tuple]:
     """Every field of a securityContext at any depth (seccompProfile and seccompProfile.type both)."""
     fields = []
     for key, value in context.items():
-        fields.append(path + (key,))
+        fields.append((*path, key))
         if isinstance(value, dict):
-            fields.extend(_context_fields(value, path + (key,)))
+            fields.extend(_context_fields(value, (*path, key)))
     return fields
 
 
@@ -171,18 +171,18 @@ def deletions(variant: str) -> list[Deletion]:
         if not isinstance(spec, dict):
             continue
         found_items += [Deletion("security-context", f"{name}:pod.{'.'.join(path[len(spec_path) + 1:])}", index, path)
-                        for path in _context_fields(spec.get("securityContext", {}), spec_path + ("securityContext",))]
+                        for path in _context_fields(spec.get("securityContext", {}), (*spec_path, "securityContext"))]
         for key, _ in CONTAINER_LISTS:
             for number, container in enumerate(spec.get(key, [])):
-                base, prefix = spec_path + (key, number), f"{name}:{container['name']}"
-                found_items += [Deletion("probes", f"{prefix}.{probe}", index, base + (probe,))
+                base, prefix = (*spec_path, key, number), f"{name}:{container['name']}"
+                found_items += [Deletion("probes", f"{prefix}.{probe}", index, (*base, probe))
                                 for probe in PROBES if probe in container]
                 found_items += [Deletion("resources", f"{prefix}.limits.{resource}", index,
-                                         base + ("resources", "limits", resource))
+                                         (*base, "resources", "limits", resource))
                                 for resource in container.get("resources", {}).get("limits", {})]
                 found_items += [Deletion("security-context", f"{prefix}.{'.'.join(path[len(base) + 1:])}", index, path)
                                 for path in _context_fields(container.get("securityContext", {}),
-                                                            base + ("securityContext",))]
+                                                            (*base, "securityContext"))]
     return found_items
 
 

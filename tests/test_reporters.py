@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from junitparser import Error, Failure, JUnitXml, Skipped
+from stable_rules import stable_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.audit import AuditOptions, scan_paths
@@ -25,8 +26,6 @@ from tbyte_policy.reporters import FORMATS, render
 from tbyte_policy.reporters.github import escape_data, escape_property
 from tbyte_policy.reporters.json_report import as_document as json_document
 from tbyte_policy.reporters.sarif import as_document as sarif_document
-
-from stable_rules import stable_rules
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures" / "reports"
@@ -151,15 +150,16 @@ def test_sarif_fingerprint_survives_a_line_shift_but_not_a_new_identity(report):
     moved = finding._replace(location=Location(finding.location.path, finding.location.line + 7, 3,
                                                finding.location.pointer, finding.location.helm_source))
     other = finding._replace(container="sidecar")
-    fingerprint = lambda item: sarif_document(_report([item]))["runs"][0]["results"][0]["partialFingerprints"]
+    def fingerprint(item):
+        return sarif_document(_report([item]))["runs"][0]["results"][0]["partialFingerprints"]
     assert fingerprint(moved) == fingerprint(finding) != fingerprint(other)
 
 
 def _finding(**changes) -> Finding:
-    values = dict(rule_id="PRB001", rule_name="readiness-probe-missing", family="probes", severity="high",
-                  message="container api has no readinessProbe",
-                  resource=ResourceId("apps/v1", "Deployment", "api", "shop"), container="api",
-                  location=Location("deploy/api.yaml", 12, 9, "/spec/template/spec/containers/0"))
+    values = {"rule_id": "PRB001", "rule_name": "readiness-probe-missing", "family": "probes", "severity": "high",
+                  "message": "container api has no readinessProbe",
+                  "resource": ResourceId("apps/v1", "Deployment", "api", "shop"), "container": "api",
+                  "location": Location("deploy/api.yaml", 12, 9, "/spec/template/spec/containers/0")}
     values.update(changes)
     return Finding(**values)
 
@@ -243,7 +243,7 @@ def test_junit_testcase_names_stay_unique_and_xml_safe(tmp_path):
     path = tmp_path / "r.xml"
     path.write_text(render("junit", _report(findings)), encoding="utf-8")
     xml = JUnitXml.fromfile(str(path))
-    suites = {suite.name: [case for case in suite] for suite in xml}
+    suites = {suite.name: list(suite) for suite in xml}
     assert [case.name for case in suites["deploy/api.yaml"]] == [
         "PRB001 readiness-probe-missing [api]", "PRB001 readiness-probe-missing [api] (/spec/template/spec/x)"]
     (pathless,) = suites["Deployment/shop/api"]

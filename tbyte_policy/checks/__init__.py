@@ -9,7 +9,8 @@ kinds), ``namespace`` (a namespace name, once per namespace of the run). Every c
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from tbyte_policy.inventory import Inventory
@@ -22,14 +23,14 @@ FAMILY_MODULES = ("probes", "resources", "security_context", "images", "pdb", "h
 
 class CheckContext(NamedTuple):
     params: dict[str, Any]
-    inventory: "Inventory"
+    inventory: Inventory
     mode: str = "scan"
 
 
 class Check(NamedTuple):
     name: str
     target: str
-    function: Callable[[Any, CheckContext], Iterable["Problem"]]
+    function: Callable[[Any, CheckContext], Iterable[Problem]]
     defaults: dict[str, Any]
 
 

@@ -3,12 +3,20 @@ cannot work: a missing target, too few replicas, no room to scale, utilization w
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import (
-    autoscalers, bound_pointer, bound_text, declared_replicas, exposure, keda_managed, max_replicas, min_replicas,
-    plural, ref,
+    autoscalers,
+    bound_pointer,
+    bound_text,
+    declared_replicas,
+    exposure,
+    keda_managed,
+    max_replicas,
+    min_replicas,
+    plural,
+    ref,
 )
 from tbyte_policy.inventory import AUTOSCALER_KINDS, scale_target
 from tbyte_policy.model import ContainerView, ObjectRef, Problem, Resource, mapping, sequence

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workload_ports import port_name, port_number

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
@@ -12,12 +13,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def per_inventory(build: Callable[["Inventory"], T]) -> Callable[["Inventory"], T]:
+def per_inventory(build: Callable[[Inventory], T]) -> Callable[[Inventory], T]:
     """Build the index on first use for an inventory and hand out the same one for the rest of that run."""
     cache: WeakKeyDictionary = WeakKeyDictionary()
 
     @wraps(build)
-    def index(inventory: "Inventory") -> T:
+    def index(inventory: Inventory) -> T:
         if inventory not in cache:
             cache[inventory] = build(inventory)
         return cache[inventory]

@@ -8,14 +8,23 @@ Every check reads a policy's directions through ``policy_types``, which applies 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.security_context import bound_service_accounts
 from tbyte_policy.checks.services import selected_pods
-from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, exposes_range, generated_pod_labels,
-                                                port_name, port_number, protocol_of, workload_name,
-                                                workload_names, workload_pods)
+from tbyte_policy.checks.workload_ports import (
+    declares_ports,
+    describe_ports,
+    exposes_range,
+    generated_pod_labels,
+    port_name,
+    port_number,
+    protocol_of,
+    workload_name,
+    workload_names,
+    workload_pods,
+)
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, mapping, sequence

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import is_zero, plural, ref, scale, scaled_value
@@ -31,7 +31,8 @@ def workload_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Prob
         return
     if single:
         yield Problem(f"{ref(workload)} runs a single replica and no PodDisruptionBudget selects its pod: a node "
-                      f"drain or cluster upgrade evicts it unannounced, and only a second replica makes a budget useful")
+                      "drain or cluster upgrade evicts it unannounced, and only a second replica makes a budget "
+                      "useful")
         return
     runs = plural(size.high, "replica") if size.low == size.high else f"{size.low}-{size.high} replicas"
     if size.autoscaler is not None:

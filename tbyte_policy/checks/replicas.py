@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import autoscalers, declared_replicas, exposure, plural, ref

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.model import ContainerView, Problem, mapping
@@ -18,7 +18,7 @@ def resource_field_missing(container: ContainerView, ctx: CheckContext) -> Itera
     values = container.resources.get(section)
     if not isinstance(values, dict) or values.get(resource) in (None, ""):
         singular = {"requests": "request", "limits": "limit"}[section]
-        pointer = f"{container.pointer}/resources/{section}" if isinstance(values, dict) else f"{container.pointer}/resources"
+        pointer = f"{container.pointer}/resources" + (f"/{section}" if isinstance(values, dict) else "")
         yield Problem(f"container {container.name} sets no {resource} {singular}", pointer, container.name)
 
 

@@ -4,7 +4,8 @@ canary analysis and the objects a Rollout's strategy names, StatefulSet update s
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.workloads import is_zero, plural, scale, scaled_value

@@ -9,13 +9,13 @@ manager), never a container's termination message, which the application writes 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory, scale_target
-from tbyte_policy.model import (POD_TEMPLATE_POINTERS, ObjectRef, Problem, Resource, integer, mapping, pod_view,
-                                sequence)
+from tbyte_policy.model import POD_TEMPLATE_POINTERS, ObjectRef, Problem, Resource, integer, mapping, pod_view, sequence
 
 # Waiting reasons that mean a container cannot run; each is the subject of a rule, so a pod stuck on one
 # of them is not also reported as merely "not ready".

@@ -8,7 +8,8 @@ imports nothing heavy at import time); the other checks here need no schema.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from tbyte_policy import schemas
 from tbyte_policy.checks import CheckContext, check

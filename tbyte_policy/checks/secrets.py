@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.lazyre import lazy_compile
-from tbyte_policy.model import (ContainerView, ObjectRef, PodView, Problem, Resource, escape_pointer_part, integer,
-                                mapping, sequence)
+from tbyte_policy.model import (
+    ContainerView,
+    ObjectRef,
+    PodView,
+    Problem,
+    Resource,
+    escape_pointer_part,
+    integer,
+    mapping,
+    sequence,
+)
 from tbyte_policy.selectors import label_selector_matches
 
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
@@ -354,7 +365,7 @@ def _looks_random(text: str) -> bool:
     if not (any(c.islower() for c in text) and any(c.isupper() for c in text) and any(c.isdigit() for c in text)):
         return False
     classes = ["l" if c.islower() else "u" if c.isupper() else "d" if c.isdigit() else "o" for c in text]
-    switches = sum(1 for left, right in zip(classes, classes[1:]) if left != right) / (len(text) - 1)
+    switches = sum(1 for left, right in itertools.pairwise(classes) if left != right) / (len(text) - 1)
     return switches >= 0.4 and _entropy(text) >= min(0.82 * math.log2(len(text)), 4.5)
 
 

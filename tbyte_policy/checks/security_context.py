@@ -8,13 +8,23 @@ the container alone; the same key in the pod's securityContext is not an API fie
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import (ContainerView, ObjectRef, PodView, Problem, Resource, escape_pointer_part, integer,
-                                mapping, sequence)
+from tbyte_policy.model import (
+    ContainerView,
+    ObjectRef,
+    PodView,
+    Problem,
+    Resource,
+    escape_pointer_part,
+    integer,
+    mapping,
+    sequence,
+)
 
 SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")
 PSS_ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workload_ports import (declares_ports, describe_ports, generated_pod_labels, port_name,
-                                                port_number, protocol_of, workload_names)
+from tbyte_policy.checks.workload_ports import (
+    declares_ports,
+    describe_ports,
+    generated_pod_labels,
+    port_name,
+    port_number,
+    protocol_of,
+    workload_names,
+)
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
 from tbyte_policy.selectors import describe_label_selector, map_selector_matches

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory

@@ -231,7 +231,6 @@ class _Api:
     def get(self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = JSON_ACCEPT):
         """-> (status, parsed JSON body or None). Raises LiveError on transport failures."""
         import urllib3
-
         from kubernetes.client.exceptions import ApiException
 
         method, url, headers, _body, _post = self.client.param_serialize(

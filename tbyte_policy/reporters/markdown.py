@@ -25,7 +25,8 @@ def render(report: Report) -> str:
         parts.append(_resource_block(findings))
     if suppressed:
         rows = [f"| {_code(_ref(finding))} | {_code(finding.rule_id)} {finding.rule_name} | {_cell(finding.message)} "
-                f"| {_cell(finding.suppression_reason or '')} |" for finding in sorted(suppressed, key=Finding.sort_key)]
+                f"| {_cell(finding.suppression_reason or '')} |"
+                for finding in sorted(suppressed, key=Finding.sort_key)]
         parts.append(f"<details>\n<summary>{len(suppressed)} suppressed</summary>\n\n"
                      "| resource | rule | message | reason |\n| --- | --- | --- | --- |\n" + "\n".join(rows)
                      + "\n\n</details>\n")

@@ -56,7 +56,7 @@ def as_document(report: Report, *, base: Path | None = None) -> dict[str, Any]:
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def _descriptor(rule: "Rule") -> dict[str, Any]:
+def _descriptor(rule: Rule) -> dict[str, Any]:
 
     docs = rule.docs
     text = (f"{rule.title}\n\nWhat it checks: {docs['what'].strip()}\n\nWhy it matters: {docs['why'].strip()}\n\n"

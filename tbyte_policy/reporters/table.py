@@ -34,7 +34,8 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
         table.add_column("location", overflow="fold", min_width=12)
         for finding in findings:
             table.add_row(Text(finding.severity, style=SEVERITY_STYLES[finding.severity]),
-                          f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)), Text(location_text(finding)))
+                          f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)),
+                          Text(location_text(finding)))
         console.print(table)
     for label, entries in (("error", [*report.errors, *report.internal_errors]), ("warning", report.warnings)):
         for entry in entries:

@@ -17,8 +17,8 @@ import copy
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from tbyte_policy import reference
 from tbyte_policy.loader import load_paths
@@ -281,7 +281,7 @@ class Cluster:
 
     # --- controllers computing status ---
 
-    def settle(self) -> "Cluster":
+    def settle(self) -> Cluster:
         """Recompute every controller-derived status from the pods (and the workloads' specs)."""
         for rs in self.all("ReplicaSet"):
             pods = [pod for pod in self.owned("Pod", rs) if _active(pod)]

@@ -22,7 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 TOKEN = "test-token"
 

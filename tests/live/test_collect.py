@@ -52,7 +52,7 @@ def shop_objects():
                 "annotations": {
                     "team": "payments",
                     "kubectl.kubernetes.io/last-applied-configuration":
-                        '{"stringData":{"password":"%s"}}' % PLANTED,
+                        f'{{"stringData":{{"password":"{PLANTED}"}}}}',
                 },
             },
             "data": {"password": PLANTED_B64},
@@ -188,7 +188,7 @@ def test_unreachable_server_fails_fast(k8s_server):
     path = Path(server.kubeconfig_path)
     path.write_text(path.read_text().replace(server.url, f"http://127.0.0.1:{port}"))
     started = time.monotonic()
-    with pytest.raises(LiveError, match="cannot reach the API server .*connection refused"):
+    with pytest.raises(LiveError, match=r"cannot reach the API server .*connection refused"):
         run(server, timeout=5)
     assert time.monotonic() - started < 2
 
@@ -211,7 +211,7 @@ def test_hanging_kind_times_out(k8s_server):
 
 def test_missing_namespace(k8s_server):
     server = k8s_server(shop_objects())
-    with pytest.raises(LiveError, match="^namespace nope not found$"):
+    with pytest.raises(LiveError, match=r"^namespace nope not found$"):
         run(server, namespace="nope")
     assert len(server.requests) == 1
 
@@ -285,7 +285,7 @@ def test_missing_kubernetes_client_gives_install_hint(monkeypatch, tmp_path):
 
 
 def test_missing_kubeconfig(tmp_path):
-    with pytest.raises(LiveError, match="kubeconfig .* not found"):
+    with pytest.raises(LiveError, match=r"kubeconfig .* not found"):
         collect(NS, kubeconfig=str(tmp_path / "nope"), context=None, timeout=1)
 
 

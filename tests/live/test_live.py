@@ -28,8 +28,17 @@ from tbyte_policy.live.command import audit_collection
 from tbyte_policy.live.rbac import rbac_manifest, rbac_objects
 from tbyte_policy.reporters import FORMATS
 
-from .cluster_fixtures import (BROKEN, NS, PLANTED_CONFIG, PLANTED_SECRET, PLANTED_USER, Cluster, broken, cluster,
-                               scaled_namespace)
+from .cluster_fixtures import (
+    BROKEN,
+    NS,
+    PLANTED_CONFIG,
+    PLANTED_SECRET,
+    PLANTED_USER,
+    Cluster,
+    broken,
+    cluster,
+    scaled_namespace,
+)
 from .k8s_api_server import PARTIAL_ACCEPT, TOKEN, kubeconfig_yaml
 
 REFERENCE_AUDIT = Path(__file__).parents[2] / "reference_manifests" / "audit"
