@@ -14,7 +14,7 @@ import yaml
 from tbyte_policy.catalogue import Rule, find_rule
 from tbyte_policy.findings import SEVERITIES, Finding, ReportError
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.loader import MarkedDict, MarkingLoader
+from tbyte_policy.marked import MarkedDict, MarkingLoader
 from tbyte_policy.model import escape_pointer_part
 
 CONFIG_NAME = ".tbyte-policy.yaml"

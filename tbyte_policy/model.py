@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from tbyte_policy.loader import MarkedDict, MarkedList
+from tbyte_policy.marked import MarkedDict, MarkedList
 
 # Kinds the API serves cluster-wide; any other kind takes a namespace, like kubectl assumes.
 CLUSTER_SCOPED_KINDS = frozenset({

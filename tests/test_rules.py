@@ -10,7 +10,7 @@ import pytest
 from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
 from tbyte_policy.catalogue import DOC_SECTIONS, load_catalogue
 from tbyte_policy.findings import FAMILIES, SEVERITIES
-from tbyte_policy.loader import load_paths
+from tbyte_policy.sources.files import load_paths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 CATALOGUE = load_catalogue()

@@ -20,7 +20,7 @@ from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.checks.schema import MAX_SCHEMA_PROBLEMS, REMOVED_APIS, removed_api
 from tbyte_policy.config import Config, configure_rules
-from tbyte_policy.loader import load_text
+from tbyte_policy.sources.yaml_documents import load_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CRDS = REPO.parent / "shared" / "schemas" / "crds"

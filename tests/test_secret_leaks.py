@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from tbyte_policy.audit import AuditOptions, audit_documents
 from tbyte_policy.cli import app
-from tbyte_policy.loader import load_text
 from tbyte_policy.reporters import render
+from tbyte_policy.sources.yaml_documents import load_text
 
 # Wide enough that the table never folds a message (a folded value would hide from a substring search).
 TABLE_WIDTH = 100_000

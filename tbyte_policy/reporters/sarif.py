@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.loader import STDIN_PATH
 from tbyte_policy.model import ObjectRef
 from tbyte_policy.reporters import ref_name
 from tbyte_policy.ruledocs import rule_markdown
+from tbyte_policy.sources.files import STDIN_PATH
 
 if TYPE_CHECKING:
     from tbyte_policy.catalogue import Rule
