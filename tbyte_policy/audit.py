@@ -98,8 +98,8 @@ def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
     inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {},
                           collected_kinds=collected_kinds)
     findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
-    suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
-                                                      options.today or dt.date.today())
+    findings, suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
+                                                                options.today or dt.date.today())
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
     return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tbyte_policy.audit import AuditOptions, scan_paths
-from tbyte_policy.catalogue import load_catalogue
+from tbyte_policy.catalogue import Rule, load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
 from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import SEVERITIES, Report
@@ -60,11 +60,34 @@ class Outputs(NamedTuple):
         return parse_report_targets(self.reports)
 
 
+def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
+                           kubernetes_version: str | None = None) -> list[Rule]:
+    """The configured rules with the command line's schema options applied.
+
+    ``enabled=False`` (``--no-schema``) drops the rules that read schema files; the removed-API table and
+    the structural checks stay. ``kubernetes_version`` (``--kubernetes-version``) becomes the
+    ``kubernetes_version`` param of every rule that has one. Raises SchemaVersionError for a version
+    that is not one, or, while a schema rule is on, one the installed schemas do not cover.
+    """
+    from tbyte_policy.schemas import SCHEMA_CHECKS, parse_kubernetes_version, resolve_version
+
+    if not enabled:
+        rules = [rule for rule in rules if rule.check.name not in SCHEMA_CHECKS]
+    if kubernetes_version is not None:
+        rules = [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
+                 if "kubernetes_version" in rule.params else rule for rule in rules]
+    # A version from the config file is checked here too, once, rather than failing on every object.
+    for rule in rules:
+        if "kubernetes_version" in rule.params:
+            parse_kubernetes_version(rule.params["kubernetes_version"])
+            if rule.check.name in SCHEMA_CHECKS:
+                resolve_version(rule.params["kubernetes_version"])
+    return rules
+
+
 def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *, schema: bool = True,
             kubernetes_version: str | None = None) -> AuditOptions:
     """The audit options: the config found for ``paths`` and the catalogue it configures."""
-    from tbyte_policy.schemas import configure_schema_rules
-
     config = resolve_config(config_path, paths)
     rules = configure_schema_rules(configure_rules(load_catalogue(), config), enabled=schema,
                                    kubernetes_version=kubernetes_version)
@@ -92,29 +115,31 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
 
 def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:
     """Apply the baselines, write every output, and return the run's exit code."""
-    failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
+    report, failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
     if failure is not None:
         return failure
     return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
                 color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high")
 
 
-def apply_baselines(report: Report, baseline: Path | None, write_baseline: Path | None) -> int | None:
-    """Record the report's findings (--write-baseline), then accept those of --baseline; an exit code on error."""
+def apply_baselines(report: Report, baseline: Path | None,
+                    write_baseline: Path | None) -> tuple[Report, int | None]:
+    """Record the report's findings (--write-baseline), then accept those of --baseline: the report that
+    results, and an exit code on error."""
     from tbyte_policy import baseline as baselines
 
     try:
         if write_baseline is not None:
             baselines.write_baseline(report, write_baseline)
         if baseline is not None:
-            baselines.apply_baseline(report, baselines.load_baseline(baseline), str(baseline))
+            report = baselines.apply_baseline(report, baselines.load_baseline(baseline), str(baseline))
     except OSError as exc:
         _error(f"cannot write baseline: {exc}")
-        return EXIT_INPUT
+        return report, EXIT_INPUT
     except baselines.BaselineError as exc:
         _error(str(exc))
-        return EXIT_INPUT
-    return None
+        return report, EXIT_INPUT
+    return report, None
 
 
 def emit(report: Report, *, output_format: str, output: Path | None, targets: list[tuple[str, Path]], quiet: bool,

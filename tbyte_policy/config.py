@@ -176,8 +176,9 @@ def configure_rules(rules: list[Rule], config: Config) -> list[Rule]:
 
 
 def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Config, rules: list[Rule],
-                       today: dt.date) -> tuple[list[ReportError], list[ReportError]]:
-    """Mark suppressed findings in place; returns (errors, warnings)."""
+                       today: dt.date) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
+    """The findings with those the exemptions and ignore annotations cover suppressed; and the errors and
+    warnings met in them."""
     errors: list[ReportError] = []
     warnings: list[ReportError] = []
     ignores: dict[tuple[str, str | None, str], dict[str, str]] = {}
@@ -202,11 +203,11 @@ def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Co
             warnings.append(ReportError(config.path, exemption.line,
                                         f"exemption for {exemption.rule} expired on {exemption.expires}; "
                                         f"its findings are reported again"))
-    for index, finding in enumerate(findings):
+    suppressed = []
+    for finding in findings:
         reason = ignores.get((finding.resource.kind, finding.resource.namespace, finding.resource.name), {}) \
             .get(finding.rule_name)
         if reason is None:
             reason = next((exemption.reason for exemption in active if exemption.covers(finding)), None)
-        if reason is not None:
-            findings[index] = finding.suppressed_because(reason)
-    return errors, warnings
+        suppressed.append(finding if reason is None else finding.suppressed_because(reason))
+    return suppressed, errors, warnings

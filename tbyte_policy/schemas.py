@@ -22,17 +22,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from tbyte_policy.cache import cached
 from tbyte_policy.model import escape_pointer_part
 
-if TYPE_CHECKING:
-    from tbyte_policy.catalogue import Rule
-
 LATEST = "latest"
 CRD_SCHEMA_DIR = Path(__file__).parent / "_crd_schemas"
-# Checks that read schema files; `--no-schema` (configure_schema_rules(enabled=False)) turns their rules off.
+# Checks that read schema files; `--no-schema` (commands.configure_schema_rules) turns their rules off.
 SCHEMA_CHECKS = frozenset({"schema-valid"})
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
 _RELEASE_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
@@ -480,25 +477,3 @@ def schema_set(requested: str | None = LATEST) -> SchemaSet:
 
 
 # --- for the CLI ---
-
-def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
-                           kubernetes_version: str | None = None) -> list[Rule]:
-    """The configured rules with the command line's schema options applied.
-
-    ``enabled=False`` (``--no-schema``) drops the rules that read schema files; the removed-API table and
-    the structural checks stay. ``kubernetes_version`` (``--kubernetes-version``) becomes the
-    ``kubernetes_version`` param of every rule that has one. Raises SchemaVersionError for a version
-    that is not one, or, while a schema rule is on, one the installed schemas do not cover.
-    """
-    if not enabled:
-        rules = [rule for rule in rules if rule.check.name not in SCHEMA_CHECKS]
-    if kubernetes_version is not None:
-        rules = [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
-                 if "kubernetes_version" in rule.params else rule for rule in rules]
-    # A version from the config file is checked here too, once, rather than failing on every object.
-    for rule in rules:
-        if "kubernetes_version" in rule.params:
-            parse_kubernetes_version(rule.params["kubernetes_version"])
-            if rule.check.name in SCHEMA_CHECKS:
-                resolve_version(rule.params["kubernetes_version"])
-    return rules

@@ -28,14 +28,9 @@ def render(name: str, report: Report, **options) -> str:
     return reporter(name)(report, **options)
 
 
-def ref_name(kind: str, namespace: str | None, name: str) -> str:
-    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), as ``Resource.ref`` spells it."""
-    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-
-
 def location_text(finding: Finding) -> str:
     """``path:line`` of a finding, or the object itself (``Kind/namespace/name``) when it has no file (live)."""
     location = finding.location
     if not location.path:
-        return ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
+        return finding.resource.ref
     return f"{location.path}:{location.line}" if location.line else location.path

@@ -37,7 +37,7 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
                           f"{finding.rule_id} {finding.rule_name}", Text(_message(finding)),
                           Text(location_text(finding)))
         console.print(table)
-    for label, entries in (("error", [*report.errors, *report.internal_errors]), ("warning", report.warnings)):
+    for label, entries in (("error", report.all_errors), ("warning", report.warnings)):
         for entry in entries:
             where = f"{entry.path}:{entry.line}" if entry.line else (entry.path or "")
             console.print(Text(f"{label}: {where}: {entry.message}" if where else f"{label}: {entry.message}",
@@ -59,7 +59,7 @@ def summary_line(report: Report) -> str:
                  else f"{report.resources} resources in {report.files} files")
     if report.skipped_documents:
         parts.append(f"{report.skipped_documents} non-Kubernetes documents skipped")
-    errors = len(report.errors) + len(report.internal_errors) + len(report.unreadable_kinds)
+    errors = len(report.all_errors) + len(report.unreadable_kinds)
     if errors:
         parts.append(f"{errors} errors")
     return "; ".join(parts)
