@@ -16,8 +16,7 @@ from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
-from tbyte_policy.sources import Document, LoadResult, load_all
-from tbyte_policy.sources.files import DEFAULT_MAX_FILE_BYTES, FileSource
+from tbyte_policy.sources import Document, LoadResult, load_all, scan_inputs
 
 UNNAMED = "<unnamed>"
 
@@ -49,8 +48,8 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 def scan_paths(paths: Iterable[str], options: AuditOptions) -> Report:
     with cyclic_gc_paused():
-        loaded = load_all([FileSource(paths, max_file_bytes=options.config.max_file_size or DEFAULT_MAX_FILE_BYTES,
-                                      exclude=options.config.exclude, jobs=options.jobs)])
+        loaded = load_all(scan_inputs(list(paths), max_file_bytes=options.config.max_file_size,
+                                      exclude=list(options.config.exclude), jobs=options.jobs))
         return audit_documents(loaded, options)
 
 

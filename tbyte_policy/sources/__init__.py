@@ -51,6 +51,14 @@ class Source(Protocol):
     def load(self) -> LoadResult: ...
 
 
+def scan_inputs(paths: list[str], *, max_file_bytes: int | None = None, exclude: list[str] | tuple[str, ...] = (),
+                jobs: int = 1) -> list[Source]:
+    """The sources that ``scan``'s paths name (what ``live --against`` compares with, too)."""
+    from tbyte_policy.sources.files import DEFAULT_MAX_FILE_BYTES, FileSource
+
+    return [FileSource(paths, max_file_bytes=max_file_bytes or DEFAULT_MAX_FILE_BYTES, exclude=exclude, jobs=jobs)]
+
+
 def load_all(sources: list[Source]) -> LoadResult:
     """The documents of every source, in order."""
     result = LoadResult()
