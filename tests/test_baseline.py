@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from stable_rules import stable_rules
+from frozen_catalogue import use_frozen_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.baseline import IDENTITY_FIELDS, apply_baseline, baseline_document
@@ -43,7 +43,7 @@ spec:
 @pytest.fixture
 def cli(monkeypatch, tmp_path) -> CliRunner:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tbyte_policy.commands.load_catalogue", stable_rules)
+    use_frozen_rules(monkeypatch)
     return CliRunner()
 
 

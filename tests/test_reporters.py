@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from frozen_catalogue import frozen_rules, use_frozen_rules
 from junitparser import Error, Failure, JUnitXml, Skipped
-from stable_rules import stable_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.audit import AuditOptions, scan_paths
@@ -38,7 +38,7 @@ EXTENSIONS = {"sarif": "sarif", "junit": "xml", "markdown": "md", "github": "txt
 
 
 def golden_rules() -> list[Rule]:
-    return stable_rules(*GOLDEN_RULES)
+    return frozen_rules(*GOLDEN_RULES)
 
 
 def scan_fixtures(monkeypatch) -> Report:
@@ -324,7 +324,7 @@ def test_markdown_escapes_cells():
 def cli(monkeypatch) -> CliRunner:
     """The CLI in the fixtures' folder, with the golden rules for its catalogue."""
     monkeypatch.chdir(FIXTURES)
-    monkeypatch.setattr("tbyte_policy.commands.load_catalogue", golden_rules)
+    use_frozen_rules(monkeypatch, *GOLDEN_RULES)
     return CliRunner()
 
 

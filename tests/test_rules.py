@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
 from tbyte_policy.catalogue import DOC_SECTIONS, load_catalogue
@@ -64,3 +65,18 @@ def test_ids_and_names_are_unique_and_fixtures_name_real_rules():
     assert len({rule.id for rule in CATALOGUE}) == len(CATALOGUE)
     assert len({rule.name for rule in CATALOGUE}) == len(CATALOGUE)
     assert {path.name for path in FIXTURES.iterdir() if path.is_dir()} <= {rule.id for rule in CATALOGUE}
+
+
+def test_the_family_lists_agree():
+    """A family is named in findings.FAMILIES, has its rules file and its checks module, and the README lists it."""
+    from tbyte_policy.bundle import bundled_dir
+    from tbyte_policy.checks import FAMILY_MODULES
+
+    as_module = {family: family.replace("-", "_") for family in FAMILIES}
+    rule_files = {path.stem: yaml.safe_load(path.read_text())["family"] for path in bundled_dir("rules").glob("*.yaml")}
+    assert rule_files == {module: family for family, module in as_module.items()}
+    assert sorted(FAMILY_MODULES) == sorted(as_module.values())
+    assert {rule.family for rule in CATALOGUE} == set(FAMILIES)
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("Families: ", 1)[1].split(".", 1)[0]
+    assert re.findall(r"`([a-z-]+)`", listed) == list(FAMILIES)
