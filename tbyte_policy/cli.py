@@ -133,6 +133,34 @@ def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pa
         typer.echo(str(path))
 
 
+@rules_app.command("new")
+def rules_new(
+    family: str = typer.Argument(..., help="The family (e.g. probes)."),
+    name: str = typer.Argument(..., help="The rule's kebab-case name, also its check's."),
+    target: str = typer.Option("container", "--target", help="What the check gets: container, pod, object or "
+                                                             "namespace."),
+    severity: str = typer.Option("medium", "--severity", help="critical, high, medium, low or info."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The source checkout [default: the one this "
+                                                             "tbyte-policy runs from]."),
+) -> None:
+    """Start a new built-in rule in a source checkout: its YAML entry, a check stub and two fixtures."""
+    from tbyte_policy.scaffold import ScaffoldError, new_rule
+
+    try:
+        created = new_rule(family, name, target=target, severity=severity, root=root)
+    except ScaffoldError as exc:
+        raise fail(str(exc)) from None
+    for path in created.written:
+        typer.echo(str(path))
+    typer.echo(f"""
+{created.rule_id} {name} started. Next (DEVELOPING.md, Adding a rule):
+  1. replace every TODO in its rules/ entry and write the check;
+  2. make fail.yaml break the rule and pass.yaml keep it, then write their headers:
+     python scripts/update_expectations.py {created.rule_id}   (and read the diff);
+  3. tbyte-policy rules docs docs/rules; ruff check --fix .; the bundled reference manifests must still pass;
+  4. python -m pytest""")
+
+
 @reference_app.command("list")
 def reference_list() -> None:
     """List the variants of the reference manifests and their files."""
