@@ -29,7 +29,7 @@ def resolve_config(config_path: Path | None, paths: list[str]) -> Config:
     return load_config(found) if found else Config()
 
 
-def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
+def parse_report_targets(reports: Sequence[str]) -> list[tuple[str, Path]]:
     targets = []
     for entry in reports:
         name, separator, file = entry.partition("=")

@@ -203,7 +203,7 @@ def pod_view(resource: Resource, template_holder: Resource | None = None) -> Pod
         return PodView(resource, "/spec", holder.spec, holder.metadata)
     pointer = POD_TEMPLATE_POINTERS.get(holder.kind)
     template = resolve(holder.raw, pointer) if pointer else None
-    if not isinstance(template, dict):
+    if pointer is None or not isinstance(template, dict):
         return None
     return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")),
                    template_holder)

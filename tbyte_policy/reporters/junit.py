@@ -45,7 +45,7 @@ class _Suite:
 
     def outcome(self, case: ET.Element, tag: str, message: str, text: str | None = None, **attributes: str) -> None:
         self.counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[tag]] += 1
-        element = ET.SubElement(case, tag, message=_clean(message), **attributes)
+        element = ET.SubElement(case, tag, {"message": _clean(message), **attributes})
         if text:
             element.text = _clean(text)
 
