@@ -174,19 +174,23 @@ class Document(NamedTuple):
 class LoadResult:
     """What loading produced, filled in as files are read."""
 
-    __slots__ = ("documents", "errors", "files", "skipped_documents")
+    __slots__ = ("documents", "errors", "files", "skipped_documents", "texts")
 
     def __init__(self, errors: list[LoadError] | None = None) -> None:
         self.documents: list[Document] = []
         self.errors: list[LoadError] = errors if errors is not None else []
         self.files = 0
         self.skipped_documents = 0  # documents that are not Kubernetes objects (no apiVersion and kind)
+        # The text of the inputs that cannot be read again (stdin, in-memory texts), by path: what a report
+        # needs to show their source lines. Files are not kept: they stay on disk.
+        self.texts: dict[str, str] = {}
 
     def absorb(self, other: LoadResult) -> None:
         self.documents.extend(other.documents)
         self.errors.extend(other.errors)
         self.files += other.files
         self.skipped_documents += other.skipped_documents
+        self.texts.update(other.texts)
 
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> tuple[list[str], list[LoadError]]:
@@ -242,7 +246,8 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
     for file in files:
         result.files += 1
         if file == "-":
-            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes)
+            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes,
+                        keep_text=True)
             continue
         try:
             size = Path(file).stat().st_size
@@ -261,11 +266,12 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
 def load_text(text: str, path: str, result: LoadResult | None = None) -> LoadResult:
     """Load one in-memory YAML/JSON text (used by tests and the reference bundle)."""
     result = result or LoadResult()
+    result.texts[path] = text
     _load_str(text, path, result)
     return result
 
 
-def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int) -> None:
+def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int, *, keep_text: bool = False) -> None:
     if len(data) > max_file_bytes:
         result.errors.append(LoadError(path, None, f"input is over the {max_file_bytes}-byte limit"))
         return
@@ -278,6 +284,8 @@ def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int)
         line = data[: exc.start].count(b"\n") + 1
         result.errors.append(LoadError(path, line, "not valid UTF-8 text (binary file?)"))
         return
+    if keep_text:
+        result.texts[path] = text
     _load_str(text, path, result)
 
 
