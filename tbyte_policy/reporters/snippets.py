@@ -15,17 +15,19 @@ several lines, flow mappings on the line, anchors used elsewhere):
   list;
 - the ``kubectl.kubernetes.io/last-applied-configuration`` annotation, which repeats an object's data.
 
-Lines of a document libyaml cannot parse are never shown: their structure is unknown.
+Lines of a document libyaml cannot parse are never shown: their structure is unknown. Only the documents
+whose lines are asked for are composed.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-import yaml
+from yaml._yaml import CParser
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MASK = "***"
@@ -70,20 +72,41 @@ class SourceLines:
         return _MaskedFile(text)
 
 
+class _StructureParser(CParser):
+    """libyaml's parser and composer alone: no tag is resolved and nothing is constructed."""
+
+    def resolve(self, kind, value, implicit):
+        return ""
+
+    def descend_resolver(self, current_node, current_index):
+        pass
+
+    def ascend_resolver(self):
+        pass
+
+
 class _MaskedFile:
+    """A file's lines, composed one document at a time, when a line of that document is first asked for:
+    a rendered chart of hundreds of documents with a finding in one composes one."""
+
     def __init__(self, text: str):
         self.lines = _LINE_BREAK.split(text)
+        # Where each document starts: a --- line always starts one (libyaml ends any scalar there), so a
+        # document that does not parse stops at the next, as the loader resumes there.
+        self.starts = [0, *(index for index, line in enumerate(self.lines) if index and _DOCUMENT_START.match(line))]
         # line index (0-based) -> (start, end) column ranges to mask; start -1 = from the first non-blank,
         # end None = to the end of the line
         self.masks: dict[int, list[tuple[int, int | None]]] = {}
-        self.unreadable: list[tuple[int, int]] = []  # 0-based [first, last] line ranges never shown
-        for node, offset in self._documents():
-            for value in _secret_values(node):
-                self._mask(value, offset)
+        self.parsed: dict[int, bool] = {}  # document index -> whether it parsed (its lines can be shown)
 
     def line(self, number: int, column: int | None) -> Snippet | None:
         index = number - 1
-        if not 0 <= index < len(self.lines) or any(first <= index <= last for first, last in self.unreadable):
+        if not 0 <= index < len(self.lines):
+            return None
+        document = bisect_right(self.starts, index) - 1
+        if document not in self.parsed:
+            self.parsed[document] = self._compose(document)
+        if not self.parsed[document]:
             return None
         text, shifted = _apply_masks(self.lines[index], self.masks.get(index, ()), column)
         width = 1
@@ -92,39 +115,23 @@ class _MaskedFile:
             width = max(1, len(token.group())) if token else 1
         return Snippet(text, shifted, width)
 
-    def _documents(self) -> Iterator[tuple[Node, int]]:
-        """Each document's root node and the line offset of its chunk; a document that does not parse
-        makes its lines unreadable, and composing resumes at the next ``---``, as the loader does."""
-        start = 0
-        while start < len(self.lines):
-            chunk = "\n".join(self.lines[start:])
-            loader = yaml.CBaseLoader(chunk)  # no tag resolution: only the structure is needed
-            good_until = start  # the first line not known to belong to a parsed document
-            try:
-                while loader.check_node():
-                    node = loader.get_node()
-                    if node is None:
-                        continue
-                    yield node, start
-                    end = node.end_mark
-                    good_until = start + end.line + (1 if end.column else 0)
-                return
-            except (yaml.YAMLError, RecursionError) as exc:
-                mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-                failed_at = start + mark.line if mark is not None else len(self.lines)
-                resume = self._next_document_start(max(failed_at, good_until + 1))
-                self.unreadable.append((good_until, (resume if resume is not None else len(self.lines)) - 1))
-                if resume is None:
-                    return
-                start = resume
-            finally:
-                loader.dispose()
-
-    def _next_document_start(self, index: int) -> int | None:
-        for candidate in range(index, len(self.lines)):
-            if _DOCUMENT_START.match(self.lines[candidate]):
-                return candidate
-        return None
+    def _compose(self, document: int) -> bool:
+        first = self.starts[document]
+        last = self.starts[document + 1] if document + 1 < len(self.starts) else len(self.lines)
+        parser = _StructureParser("\n".join(self.lines[first:last]))
+        roots = []
+        try:
+            while parser.check_node():
+                roots.append(parser.get_node())
+        except Exception:  # whatever libyaml refuses (a syntax error, a recursive alias): its structure is unknown
+            return False
+        finally:
+            parser.dispose()
+        for root in roots:
+            if root is not None:
+                for value in _secret_values(root):
+                    self._mask(value, first)
+        return True
 
     def _mask(self, node: Node, offset: int) -> None:
         first, last = node.start_mark.line + offset, node.end_mark.line + offset
