@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -331,7 +332,7 @@ def cli(monkeypatch) -> CliRunner:
 
 def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
     targets = {name: tmp_path / f"{name}.{extension}"
-               for name, extension in {**EXTENSIONS, "json": "json"}.items()}
+               for name, extension in {**EXTENSIONS, "json": "json", "html": "html"}.items()}
     arguments = ["scan", "helm.yaml", "multi.yaml", "--fail-on", "critical"]
     for name, target in targets.items():
         arguments += ["--report", f"{name}={target}"]
@@ -345,6 +346,8 @@ def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
     assert yaml.safe_load(targets["policyreport"].read_text())["summary"]["fail"] == findings
     assert len(targets["github"].read_text().splitlines()) == findings
     assert targets["markdown"].read_text().startswith(f"## tbyte-policy: {findings} findings")
+    (data,) = re.findall(r'id="report-data">(.*?)</script>', targets["html"].read_text(), re.S)
+    assert json.loads(data)["summary"]["findings"] == findings
 
 
 def test_main_format_accepts_every_report_format(cli):

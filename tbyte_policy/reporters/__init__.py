@@ -11,6 +11,7 @@ from tbyte_policy.findings import SEVERITIES, Finding, Report
 FORMATS: dict[str, str] = {
     "table": "tbyte_policy.reporters.table:render",
     "text": "tbyte_policy.reporters.text:render",
+    "html": "tbyte_policy.reporters.html_report:render",
     "json": "tbyte_policy.reporters.json_report:render",
     "sarif": "tbyte_policy.reporters.sarif:render",
     "junit": "tbyte_policy.reporters.junit:render",
