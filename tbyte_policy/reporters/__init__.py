@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from tbyte_policy.audit import cyclic_gc_paused
 from tbyte_policy.findings import SEVERITIES, Finding, Report
 
 # format name -> "module:function"; imported only when that format is asked for.
@@ -27,7 +28,10 @@ def reporter(name: str) -> Callable[..., str]:
 
 
 def render(name: str, report: Report, **options) -> str:
-    return reporter(name)(report, **options)
+    # Without the cycle collector: a reporter makes many short-lived objects (tables, parsed snippets), and
+    # each collection would walk the whole report and the run's resources, still alive.
+    with cyclic_gc_paused():
+        return reporter(name)(report, **options)
 
 
 def ref_name(kind: str, namespace: str | None, name: str) -> str:
