@@ -57,7 +57,8 @@ def audit_documents(loaded: LoadResult, options: AuditOptions, mode: str = "scan
     errors = [ReportError(error.path, error.line, error.message) for error in loaded.errors]
     resources = build_resources(loaded.documents, options.namespace, errors)
     report = audit_resources(resources, options, mode, errors)
-    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents)
+    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents,
+                           source_texts=loaded.texts)
 
 
 def build_resources(documents: Iterable[Document], default_namespace: str, errors: list[ReportError]) -> list[Resource]:

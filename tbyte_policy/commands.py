@@ -50,6 +50,7 @@ class Outputs(NamedTuple):
     color: bool = False
     baseline: Path | None = None
     write_baseline: Path | None = None
+    source: bool = True  # source lines in the text format
 
     def targets(self) -> list[tuple[str, Path]]:
         """The --report targets; ValueError on a bad format or option."""
@@ -119,7 +120,8 @@ def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], o
     if failure is not None:
         return failure
     return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
-                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high")
+                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high",
+                source=outputs.source)
 
 
 def apply_baselines(report: Report, baseline: Path | None,
@@ -143,20 +145,25 @@ def apply_baselines(report: Report, baseline: Path | None,
 
 
 def emit(report: Report, *, output_format: str, output: Path | None, targets: list[tuple[str, Path]], quiet: bool,
-         color: bool, fail_on: str) -> int:
+         color: bool, fail_on: str, source: bool = True) -> int:
     """Write the main output and every --report file; return the exit code."""
     try:
         for name, file in targets:
-            file.write_text(render(name, report), encoding="utf-8")
+            file.write_text(_render(name, report, color=False, source=source), encoding="utf-8")
         if output is not None:
-            output.write_text(_render_main(output_format, report, color=False), encoding="utf-8")
+            output.write_text(_render(output_format, report, color=False, source=source), encoding="utf-8")
         elif not quiet:
-            sys.stdout.write(_render_main(output_format, report, color=color))
+            sys.stdout.write(_render(output_format, report, color=color, source=source))
     except OSError as exc:
         _error(f"cannot write report: {exc}")
         return EXIT_INPUT
     return report.exit_code(fail_on)
 
 
-def _render_main(output_format: str, report: Report, *, color: bool) -> str:
-    return render("table", report, color=color) if output_format == "table" else render(output_format, report)
+def _render(output_format: str, report: Report, *, color: bool, source: bool) -> str:
+    """A report in one format, with the terminal options of the formats that take them."""
+    if output_format == "table":
+        return render("table", report, color=color)
+    if output_format == "text":
+        return render("text", report, color=color, source=source)
+    return render(output_format, report)

@@ -90,6 +90,9 @@ class Report(NamedTuple):
     skipped_documents: int = 0
     unreadable_kinds: Mapping[str, str] = MappingProxyType({})  # kind -> why a live run could not read it
     mode: str = "scan"
+    # The text of inputs that cannot be read again (stdin, in-memory documents), by path; the files a
+    # report names are read from disk by the reporters that show source lines.
+    source_texts: Mapping[str, str] = MappingProxyType({})
 
     @property
     def all_errors(self) -> list[ReportError]:

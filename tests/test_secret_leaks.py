@@ -119,7 +119,7 @@ def test_cli_never_prints_a_planted_value(tmp_path):
     plants = [plant for plant in sorted(PLANTS) if plant not in ("env-unquoted-tag", "env-alias")]
     path.write_text(manifest(value, plants, "DB_PASSWORD", "password", True, True))
     runner = CliRunner()
-    for output_format in ("table", "json"):
+    for output_format in ("table", "text", "html", "json"):
         result = runner.invoke(app, ["scan", str(path), "--format", output_format])
         assert result.exit_code == 2, result.output  # findings, and input errors on top of them
         assert "SCR004" in result.stdout and "SCR001" in result.stdout

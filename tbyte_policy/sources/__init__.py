@@ -30,19 +30,23 @@ class Document(NamedTuple):
 class LoadResult:
     """What loading produced, filled in as a source is read."""
 
-    __slots__ = ("documents", "errors", "files", "skipped_documents")
+    __slots__ = ("documents", "errors", "files", "skipped_documents", "texts")
 
     def __init__(self, errors: list[ReportError] | None = None) -> None:
         self.documents: list[Document] = []
         self.errors: list[ReportError] = errors if errors is not None else []
         self.files = 0
         self.skipped_documents = 0  # documents that are not Kubernetes objects (no apiVersion and kind)
+        # The text of the inputs that cannot be read again (stdin, in-memory texts), by path: what a report
+        # needs to show their source lines. Files are not kept: they stay on disk.
+        self.texts: dict[str, str] = {}
 
     def absorb(self, other: LoadResult) -> None:
         self.documents.extend(other.documents)
         self.errors.extend(other.errors)
         self.files += other.files
         self.skipped_documents += other.skipped_documents
+        self.texts.update(other.texts)
 
 
 class Source(Protocol):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tbyte_policy.findings import ReportError
 from tbyte_policy.sources import LoadResult
-from tbyte_policy.sources.yaml_documents import load_text
+from tbyte_policy.sources.yaml_documents import parse_text
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -83,7 +83,8 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
     for file in files:
         result.files += 1
         if file == "-":
-            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes)
+            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes,
+                        keep_text=True)
             continue
         try:
             size = Path(file).stat().st_size
@@ -99,7 +100,7 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
     return result
 
 
-def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int) -> None:
+def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int, *, keep_text: bool = False) -> None:
     if len(data) > max_file_bytes:
         result.errors.append(ReportError(path, None, f"input is over the {max_file_bytes}-byte limit"))
         return
@@ -112,6 +113,8 @@ def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int)
         line = data[: exc.start].count(b"\n") + 1
         result.errors.append(ReportError(path, line, "not valid UTF-8 text (binary file?)"))
         return
-    load_text(text, path, result)
+    if keep_text:
+        result.texts[path] = text
+    parse_text(text, path, result)
 
 
