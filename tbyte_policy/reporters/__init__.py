@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from tbyte_policy.findings import Finding, Report
+from tbyte_policy.findings import Finding, Rendered, Report
 
 # format name -> "module:function"; imported only when that format is asked for.
 FORMATS: dict[str, str] = {
@@ -34,3 +34,9 @@ def location_text(finding: Finding) -> str:
     if not location.path:
         return finding.resource.ref
     return f"{location.path}:{location.line}" if location.line else location.path
+
+
+def rendered_text(rendered: Rendered) -> str:
+    """Where a rendered object's field is in the render output: ``line 31 of helm template charts/shop``."""
+    command = "helm template" if rendered.tool == "helm" else "kustomize build"
+    return f"line {rendered.line} of {command} {rendered.input}" if rendered.line else f"{command} {rendered.input}"
