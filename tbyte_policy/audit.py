@@ -81,7 +81,7 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
         namespace = None
         if body["kind"] not in CLUSTER_SCOPED_KINDS:
             given = metadata.get("namespace")
-            namespace = given if isinstance(given, str) and given else default_namespace
+            namespace = given if isinstance(given, str) and given else document.namespace or default_namespace
         source = Source(document.path, document.line, document.column, document.helm_source, document.list_pointer,
                         document.origin)
         resource = Resource(body["apiVersion"], body["kind"], name, namespace, body, source)

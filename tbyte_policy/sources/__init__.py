@@ -31,6 +31,7 @@ class Document(NamedTuple):
     helm_source: str | None = None
     list_pointer: str = ""  # "/items/3" for an item of a kind: List, else ""
     origin: Origin | None = None  # a rendered object: path, line and column are then in its source file
+    namespace: str | None = None  # where the object goes when it names no namespace (a chart's release namespace)
 
 
 class LoadResult:

@@ -110,7 +110,9 @@ class HelmChartSource:
             origin = HelmOrigin(self.chart, template, segment, (document.line, document.column))
             line, column = (segment.start, 1) if segment else (None, None)
             templates.add(path)
-            result.documents.append(document._replace(path=path, line=line, column=column, origin=origin))
+            # Helm installs the objects that name no namespace into the release's.
+            result.documents.append(document._replace(path=path, line=line, column=column, origin=origin,
+                                                      namespace=self.options.namespace))
         result.files += len(templates)
         return result
 

@@ -181,7 +181,7 @@ def _segment(lines: list[str], begin: int, end: int) -> Segment:
             for position, frame in enumerate(stack):
                 if frame.is_item and indent <= frame.indent and position:
                     stack[position - 1].counter.actions = True
-            if stack and not stack[-1].is_item and indent > stack[-1].indent:
+            if stack and not stack[-1].is_item and indent >= stack[-1].indent:
                 stack[-1].counter.actions = True
             continue
         while content.startswith("- ") or content == "-":
@@ -192,8 +192,9 @@ def _segment(lines: list[str], begin: int, end: int) -> Segment:
             ordinal = counter.items
             counter.items += 1
             stack.append(_Frame(indent, None, ordinal, anchored=not counter.actions))
-            entries.append(Entry(*_path(stack), number + 1, indent + 1))
             rest = content[1:].lstrip(" ")
+            # An item stands where its content starts, as the parser places a list item.
+            entries.append(Entry(*_path(stack), number + 1, indent + len(content) - len(rest) + 1))
             indent += len(content) - len(rest)
             content = rest
         match = _KEY.match(content)
