@@ -14,6 +14,7 @@ that lead nowhere and git limited to local repositories, so nothing is fetched e
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
@@ -116,7 +117,7 @@ class KustomizeSource:
             except ToolFailed as exc:
                 raise _BuildError(str(exc)) from None
             if completed.returncode != 0:
-                message = _tool_error(completed.stderr) or f"exited with status {completed.returncode}"
+                message = _tool_error(completed.stderr, target) or f"exited with status {completed.returncode}"
                 raise _BuildError(message.replace(wrapper + os.sep, "").replace(relative, self.kustomization.folder))
             return completed.stdout, wrapper
 
@@ -141,16 +142,28 @@ def _unreachable_entries(top: Kustomization):
                      if os.path.realpath(target) not in seen and kustomization_file(Path(target)) is not None)
 
 
-def _tool_error(stderr: str) -> str:
-    """kustomize's ``Error: ...`` line, or kubectl's ``err="..."`` field."""
-    for line in stderr.splitlines():
+def _tool_error(stderr: str, target: str) -> str:
+    """kustomize's ``Error: ...`` line, or kubectl's ``err="..."`` field (or its multi-line ``err=<`` form), without
+    the wrapper kustomization's own part of the story."""
+    lines = stderr.splitlines()
+    message = ""
+    for index, line in enumerate(lines):
         if line.startswith("Error: "):
-            return line[len("Error: "):].strip()
+            message = line[len("Error: "):]
+            break
+        if line.rstrip().endswith("err=<"):
+            message = " ".join(part.strip() for part in itertools.takewhile(lambda part: part.strip() != ">",
+                                                                              lines[index + 1:]))
+            break
         match = _KUBECTL_ERROR.search(line)
         if match:
-            return match.group("message").replace('\\"', '"').replace("\\\\", "\\")
-    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("# Warning")]
-    return lines[-1].strip() if lines else ""
+            message = match.group("message").replace('\\"', '"').replace("\\\\", "\\")
+            break
+    else:
+        rest = [line for line in lines if line.strip() and not line.startswith("# Warning")]
+        message = rest[-1] if rest else ""
+    _, found, inner = message.partition(f"recursed accumulation of path '{target}': ")
+    return " ".join((inner if found else message).split())
 
 
 # --- origin annotations ---
