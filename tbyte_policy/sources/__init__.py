@@ -14,6 +14,7 @@ file, line and column it came from) plus the input errors met on the way:
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class Source(Protocol):
     def load(self) -> LoadResult: ...
 
 
+CHART_FILE = "Chart.yaml"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+PACKAGED_CHART_SUFFIXES = (".tgz", ".tar.gz")
+
+
 class ToolMissing(Exception):
     """Nothing here can render what the scan was given (no Helm, no kustomize): a one-line message, exit 2."""
 
@@ -86,6 +92,9 @@ def scan_inputs(paths: list[str], *, max_file_bytes: int | None = None, exclude:
     nothing here can render them.
     """
     from tbyte_policy.sources.files import DEFAULT_MAX_FILE_BYTES, FileSource
+
+    if all(_plain_file(path) for path in paths):  # staged files in a pre-commit hook: nothing to plan
+        return [FileSource(paths, max_file_bytes=max_file_bytes or DEFAULT_MAX_FILE_BYTES, exclude=exclude, jobs=jobs)]
     from tbyte_policy.sources.inputs import plan_inputs
 
     render = render or RenderOptions()
@@ -104,6 +113,13 @@ def scan_inputs(paths: list[str], *, max_file_bytes: int | None = None, exclude:
         command = kustomize_command(render)
         sources += [KustomizeSource(kustomization, render, command) for kustomization in plan.kustomizations]
     return sources
+
+
+def _plain_file(path: str) -> bool:
+    """Neither a folder nor a file that names a chart or a kustomization."""
+    name = os.path.basename(path)
+    return path == "-" or not (os.path.isdir(path) or name == CHART_FILE or name in KUSTOMIZATION_FILES
+                               or name.lower().endswith(PACKAGED_CHART_SUFFIXES))
 
 
 def load_all(sources: list[Source]) -> LoadResult:

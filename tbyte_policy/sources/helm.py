@@ -22,9 +22,8 @@ import yaml
 
 from tbyte_policy.findings import Rendered, ReportError
 from tbyte_policy.model import mapping, split_pointer
-from tbyte_policy.sources import Document, LoadResult, RenderOptions
+from tbyte_policy.sources import CHART_FILE, PACKAGED_CHART_SUFFIXES, Document, LoadResult, RenderOptions
 from tbyte_policy.sources.helm_template import Segment, TemplateIndex
-from tbyte_policy.sources.inputs import CHART_FILE, PACKAGED_CHART_SUFFIXES
 from tbyte_policy.sources.tools import ToolFailed, ToolMissing, find_executable, run_tool
 from tbyte_policy.sources.yaml_documents import load_text
 

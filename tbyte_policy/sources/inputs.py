@@ -20,11 +20,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from tbyte_policy.findings import ReportError
+from tbyte_policy.sources import CHART_FILE, KUSTOMIZATION_FILES, PACKAGED_CHART_SUFFIXES
 from tbyte_policy.sources.files import YAML_SUFFIXES
-
-CHART_FILE = "Chart.yaml"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-PACKAGED_CHART_SUFFIXES = (".tgz", ".tar.gz")
 
 # Kustomization fields that name other kustomizations (folders) or files; kustomize reads nothing else
 # from disk without plugins.
