@@ -79,7 +79,8 @@ def _outputs(output_format: Optional[str], output: Optional[Path], reports: list
 
 @app.command()
 def scan(
-    paths: list[str] = typer.Argument(None, help="Files or directories (recursive); - for stdin. "
+    paths: list[str] = typer.Argument(None, help="Files, directories (recursive), Helm charts (a folder with "
+                                                 "Chart.yaml, a .tgz) and kustomizations; - for stdin. "
                                                  "Default: the bundled reference manifests."),
     output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
@@ -94,18 +95,41 @@ def scan(
     write_baseline: Optional[Path] = WRITE_BASELINE,
     schema: bool = typer.Option(True, "--schema/--no-schema", help="Validate objects against the API schemas."),
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version",
-                                                     help="Kubernetes release to validate against "
+                                                     help="Kubernetes release to validate against and to "
+                                                          "render charts for "
                                                           "[default: the newest known]."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
                                                             "whatever the count)."),
     source: bool = SOURCE,
+    values: list[str] = typer.Option([], "--values", help="Helm: values file for the charts, as helm template -f "
+                                                          "(repeatable; later files win)."),
+    set_values: list[str] = typer.Option([], "--set", help="Helm: a value, as helm template --set (repeatable)."),
+    set_string_values: list[str] = typer.Option([], "--set-string", help="Helm: a value kept a string, as helm "
+                                                                         "template --set-string (repeatable)."),
+    release: str = typer.Option("release-name", "--release", help="Helm: the release name charts render with."),
+    chart_namespace: Optional[str] = typer.Option(None, "--chart-namespace", help="Helm: the release namespace "
+                                                                                  "[default: --namespace]."),
+    include_tests: bool = typer.Option(False, "--include-tests", help="Helm: also scan the charts' test hooks "
+                                                                      "(templates/tests/)."),
+    helm_bin: Optional[str] = typer.Option(None, "--helm-bin", help="Helm: render with this helm binary [default: "
+                                                                    "the helm extra's SDK, else helm on PATH]."),
+    kustomize_bin: Optional[str] = typer.Option(None, "--kustomize-bin", help="kustomize or kubectl to build "
+                                                                              "kustomizations with [default: "
+                                                                              "kustomize on PATH, else kubectl]."),
+    render_timeout: float = typer.Option(120.0, "--render-timeout", min=1.0, help="Seconds one helm or kustomize "
+                                                                                  "process may take."),
 ) -> None:
-    """Audit rendered manifests (helm template / kustomize output)."""
+    """Audit manifests: files, Helm charts (rendered as helm template renders them) and kustomizations (built)."""
     from tbyte_policy.commands import run_scan
+    from tbyte_policy.sources import RenderOptions
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
+    render = RenderOptions(values=tuple(values), set_values=tuple(set_values),
+                           set_string_values=tuple(set_string_values), release=release, namespace=chart_namespace,
+                           include_tests=include_tests, helm_bin=helm_bin, kustomize_bin=kustomize_bin,
+                           timeout=render_timeout)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
-                              kubernetes_version=kubernetes_version, jobs=jobs))
+                              kubernetes_version=kubernetes_version, jobs=jobs, render_options=render))
 
 
 @rules_app.callback()

@@ -13,6 +13,7 @@ from tbyte_policy.config import Config, ConfigError, configure_rules, find_confi
 from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
+from tbyte_policy.sources import RenderOptions, ToolMissing
 
 
 def _error(message: str) -> None:
@@ -96,7 +97,8 @@ def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *
 
 
 def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, config_path: Path | None,
-             schema: bool = True, kubernetes_version: str | None = None, jobs: int = 1) -> int:
+             schema: bool = True, kubernetes_version: str | None = None, jobs: int = 1,
+             render_options: RenderOptions | None = None) -> int:
     from tbyte_policy.schemas import SchemaVersionError
 
     try:
@@ -105,13 +107,19 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
     except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
-    options = options._replace(jobs=jobs)
+    render_options = (render_options or RenderOptions())._replace(kubernetes_version=kubernetes_version)
+    options = options._replace(jobs=jobs, render=render_options)
     if not paths:
         from tbyte_policy import reference
 
         paths = [str(path) for path in reference.variant_files(None)]
         options = options._replace(namespace=namespace or reference.REFERENCE_NAMESPACE)
-    return deliver(scan_paths(paths, options), outputs, targets, options)
+    try:
+        report = scan_paths(paths, options)
+    except ToolMissing as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    return deliver(report, outputs, targets, options)
 
 
 def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:

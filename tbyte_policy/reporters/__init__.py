@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 
 from tbyte_policy.audit import cyclic_gc_paused
-from tbyte_policy.findings import SEVERITIES, Finding, Report
+from tbyte_policy.findings import SEVERITIES, Finding, Rendered, Report
 
 # format name -> "module:function"; imported only when that format is asked for.
 FORMATS: dict[str, str] = {
@@ -58,3 +58,9 @@ def summary_line(report: Report) -> str:
     if errors:
         parts.append(f"{errors} errors")
     return "; ".join(parts)
+
+
+def rendered_text(rendered: Rendered) -> str:
+    """Where a rendered object's field is in the render output: ``line 31 of helm template charts/shop``."""
+    command = "helm template" if rendered.tool == "helm" else "kustomize build"
+    return f"line {rendered.line} of {command} {rendered.input}" if rendered.line else f"{command} {rendered.input}"

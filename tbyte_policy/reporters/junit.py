@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.reporters import location_text
+from tbyte_policy.reporters import location_text, rendered_text
 
 TOOL_SUITE = "tbyte-policy"
 # Characters XML 1.0 cannot carry, even escaped; they could come from names in the scanned input.
@@ -98,6 +98,8 @@ def _details(finding: Finding) -> str:
              f"location: {location} ({finding.location.pointer or '/'})"]
     if finding.location.helm_source:
         lines.append(f"helm source: {finding.location.helm_source}")
+    if finding.location.rendered:
+        lines.append(f"rendered: {rendered_text(finding.location.rendered)}")
     for ref in finding.related:
         at = f" ({ref.path}:{ref.line})" if ref.path and ref.line else (f" ({ref.path})" if ref.path else "")
         lines.append(f"related: {ref.ref}{at}")

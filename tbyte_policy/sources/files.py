@@ -20,14 +20,17 @@ class FileSource:
     """The files that command-line paths name: files, directories (recursive) and ``-`` for stdin."""
 
     def __init__(self, paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 exclude: Iterable[str] = (), jobs: int = 1) -> None:
+                 exclude: Iterable[str] = (), jobs: int = 1, errors: Iterable[ReportError] = ()) -> None:
         self.paths = list(paths)
         self.max_file_bytes = max_file_bytes
         self.exclude = list(exclude)
         self.jobs = jobs
+        self.errors = list(errors)  # met while the paths were found (a path that does not exist)
 
     def load(self) -> LoadResult:
-        return load_paths(self.paths, max_file_bytes=self.max_file_bytes, exclude=self.exclude, jobs=self.jobs)
+        result = load_paths(self.paths, max_file_bytes=self.max_file_bytes, exclude=self.exclude, jobs=self.jobs)
+        result.errors[:0] = self.errors
+        return result
 
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> tuple[list[str], list[ReportError]]:
