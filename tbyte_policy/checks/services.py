@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.serving import service_selector
 from tbyte_policy.checks.workload_ports import (
     declares_ports,
     describe_ports,
@@ -17,20 +18,6 @@ from tbyte_policy.checks.workload_ports import (
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
 from tbyte_policy.selectors import describe_label_selector, map_selector_matches
-
-# Argo Rollouts adds this key to a stable or canary Service's selector at run time, with the hash of a
-# ReplicaSet's template; the Rollout's own template never carries it.
-ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
-
-
-def service_selector(service: Resource) -> dict | None:
-    """The selector that decides the Service's endpoints; None for a Service whose endpoints are not
-    chosen by labels (ExternalName, or no selector: endpoints managed by hand or by another controller)."""
-    selector = service.spec.get("selector")
-    if service.spec.get("type") == "ExternalName" or not isinstance(selector, dict):
-        return None
-    selector = {key: value for key, value in selector.items() if key != ROLLOUT_HASH_LABEL}
-    return selector or None
 
 
 def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
