@@ -4,17 +4,18 @@ to a Service).
 
 Not a family module: it registers no checks.
 
-A workload serves when a Service of the run selects its pods. A container serves when it declares a port,
-or when it is the only container (native sidecars aside) of pods a Service selects. Where the run holds no
-Service of the namespace (a file scanned alone, a live run that could not read Services), nothing tells a
-helper from a server, and every workload and container counts as serving.
+A workload serves when a Service of the run selects its pods (a Service whose every port is a metrics port,
+named like `metrics`, `http-metrics` or `telemetry`, is for scraping and does not count). A container serves
+when it declares a port, or when it is the only container (native sidecars aside) of pods a Service selects.
+Where the run holds no Service of the namespace (a file scanned alone, a live run that could not read
+Services), nothing tells a helper from a server, and every workload and container counts as serving.
 """
 
 from __future__ import annotations
 
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory, SelectorIndex
-from tbyte_policy.model import ContainerView, PodView, Resource
+from tbyte_policy.model import ContainerView, PodView, Resource, mapping, sequence
 from tbyte_policy.selectors import map_selector_matches
 
 # Argo Rollouts adds this key to a stable or canary Service's selector at run time, with the hash of a
@@ -32,12 +33,18 @@ def service_selector(service: Resource) -> dict | None:
     return selector or None
 
 
+def _metrics_only(service: Resource) -> bool:
+    names = [str(mapping(port).get("name") or mapping(port).get("targetPort") or "")
+             for port in sequence(service.spec.get("ports"))]
+    return bool(names) and all("metrics" in name or "telemetry" in name for name in names)
+
+
 @per_inventory
 def _services_by_selector(inventory: Inventory) -> SelectorIndex[Resource]:
     index = SelectorIndex[Resource](map_selector_matches)
     for service in inventory.kind("Service"):
         selector = service_selector(service)
-        if selector:
+        if selector and not _metrics_only(service):
             index.add(service, service.namespace, selector, selector)
     return index
 
