@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.selector_targets import resolve
 from tbyte_policy.checks.workloads import is_zero, plural, ref, scale, scaled_value
 from tbyte_policy.inventory import SCALABLE_KINDS, Inventory
 from tbyte_policy.model import ObjectRef, Problem, Resource
@@ -48,7 +49,8 @@ def pdb_selects_nothing(pdb: Resource, ctx: CheckContext) -> Iterator[Problem]:
     if not isinstance(selector, dict):
         yield Problem("PodDisruptionBudget has no selector, so it selects no pods and protects nothing", "/spec")
         return
-    if ctx.inventory.pods_matching(pdb.namespace, selector):
+    outcome = resolve(pdb.namespace, selector, ctx.inventory)
+    if outcome.matches or outcome.unverifiable:  # the latter is SVC004's
         return
     # A cluster also holds pods of controllers the live mode does not read (operators' custom resources).
     if ctx.mode == "live" and any(label_selector_matches(selector, pod.labels)

@@ -23,9 +23,7 @@ def probe_missing(container: ContainerView, ctx: CheckContext) -> Iterator[Probl
     probe = ctx.params["probe"]
     if isinstance(container.raw.get(probe), dict) or not serving_container(container, ctx.inventory):
         return
-    why = "declares ports" if container.ports else "is the container of pods a Service selects" \
-        if ctx.inventory.kind("Service", container.pod.resource.namespace) else "may serve traffic"
-    yield Problem(f"container {container.name} has no {probe}, and it {why}", f"{container.pointer}", container.name)
+    yield Problem(f"container {container.name} has no {probe}", f"{container.pointer}", container.name)
 
 
 @check("probe-port-undeclared", "container")
