@@ -315,16 +315,17 @@ _DESCRIPTIVE_SUFFIXES = frozenset({
     "INTERVAL", "URL", "URI", "ENDPOINT", "HOST", "PORT", "ISSUER", "AUDIENCE", "SCOPE", "SCOPES", "MODE", "LEVEL",
     "STRATEGY", "PROVIDER", "STORE", "REGION", "KIND", "LIMIT", "RETRIES", "FIELD", "PARAM", "USER",
     "USERNAME", "LOGIN", "HASH", "SALT", "ROUNDS", "COST", "COMPLEXITY", "STRENGTH", "RESET", "METHOD", "MOUNT",
-    "SOURCE", "ENV", "VAR", "REGEX", "PATTERN", "SECRETREF", "BACKEND", "PLUGIN", "CACHE"})
+    "SOURCE", "ENV", "VAR", "REGEX", "PATTERN", "SECRETREF", "BACKEND", "PLUGIN", "CACHE", "TEMPLATE", "RETENTION"})
 # KEY ends many names that hold no credential (CACHE_KEY); it counts unless one of these qualifies it.
 _PLAIN_KEY_QUALIFIERS = frozenset({
     "PUBLIC", "CACHE", "SORT", "PARTITION", "PRIMARY", "FOREIGN", "ROUTING", "IDEMPOTENCY", "OBJECT", "LOOKUP",
     "SHARD", "HASH", "RANGE", "GROUP", "QUEUE", "TOPIC", "MESSAGE", "REDIS", "S3", "BUCKET", "CONFIG", "MAP",
     "LABEL", "ANNOTATION", "FEATURE", "FLAG", "TRANSLATION", "LOCALE", "TENANT", "DEDUP", "CORRELATION", "TRACE",
     "REQUEST", "SEARCH", "INDEX", "METRIC", "METRICS", "COLUMN", "FIELD", "JSON", "MAPPING", "HOT", "LOCK", "STATE",
-    "NODE", "SELECTOR", "TAINT"})
+    "NODE", "SELECTOR", "TAINT", "TOPOLOGY", "TIME", "LEVEL", "NAME", "CALLER", "STACKTRACE", "FUNCTION"})
 _KEY_CONTENT = frozenset({"CONTENT", "DATA", "VALUE", "MATERIAL", "PEM", "B64", "BASE64"})
 _WORDS = lazy_compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_EMPTY_COLLECTIONS = frozenset({"[]", "{}"})  # a configuration file's empty list of secrets, say
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null"})
 _REFERENCE = lazy_compile(r"^(\$\(.*\)|\$\{.*\}|\{\{.*\}\}|<[^<>]*>|%\(?\w*\)?s|"
                           r"(vault|ref\+\w+|file|env|awssm|sm|gcpsm|azurekv|secretmanager|op):(//)?\S+|"
@@ -353,7 +354,8 @@ def literal_value(value: object) -> bool:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         return False
     text = str(value).strip().strip("'\"").strip()
-    return bool(text) and text.lower() not in _BOOLEAN_WORDS and not _REFERENCE.match(text)
+    return bool(text) and text not in _EMPTY_COLLECTIONS and text.lower() not in _BOOLEAN_WORDS \
+        and not _REFERENCE.match(text)
 
 
 _URL_PASSWORD = lazy_compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@]*:([^\s/?#@]+)@")
