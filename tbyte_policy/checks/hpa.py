@@ -42,6 +42,8 @@ _TOOLING = frozenset({"operator", "exporter", "adapter", "proxy", "controller", 
                       "sidecar", "backup", "injector", "webhook", "cli", "tools", "agent", "dashboard", "admin"})
 # Words of the images of controllers that reconcile objects: one instance acts (often behind leader election).
 _RECONCILER_WORDS = frozenset({"operator", "provisioner"})
+# ...unless the image serves something beside one (postgres-operator-ui, an operator's admission webhook).
+_SERVING_WORDS = frozenset({"ui", "web", "dashboard", "webhook", "admission", "api", "proxy", "gateway"})
 _IMAGE_WORDS = lazy_compile(r"[-_.]+")
 _LEADER_ELECTION = lazy_compile(r"leader[-_]?elect", re.IGNORECASE)
 
@@ -51,6 +53,11 @@ def _image_words(image: object) -> set[str]:
         return set()
     repository = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0].lower()
     return {word for word in _IMAGE_WORDS.split(repository) if word}
+
+
+def _reconciler_image(image: object) -> bool:
+    words = _image_words(image)
+    return bool(words & _RECONCILER_WORDS) and not words & _SERVING_WORDS
 
 
 def _datastore_image(image: object) -> str | None:
@@ -83,8 +90,7 @@ def not_horizontally_scalable(workload: Resource, pods: PodView | None) -> str |
         return f"it runs {image}, a datastore or broker"
     if any(_leader_elected(container.raw) for container in containers):
         return "it elects a leader, so one replica works and the others stand by"
-    reconciler = next((c.raw.get("image") for c in containers if _RECONCILER_WORDS & _image_words(c.raw.get("image"))),
-                      None)
+    reconciler = next((c.raw.get("image") for c in containers if _reconciler_image(c.raw.get("image"))), None)
     if reconciler:
         return f"it runs {reconciler}, an operator or provisioner: one instance reconciles"
     return None
