@@ -3,10 +3,10 @@ cannot work: a missing target, too few replicas, no room to scale, utilization w
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.scalability import not_horizontally_scalable
 from tbyte_policy.checks.serving import serving_workload
 from tbyte_policy.checks.workloads import (
     autoscalers,
@@ -21,79 +21,11 @@ from tbyte_policy.checks.workloads import (
     ref,
 )
 from tbyte_policy.inventory import AUTOSCALER_KINDS, scale_target
-from tbyte_policy.lazyre import lazy_compile
-from tbyte_policy.model import ContainerView, ObjectRef, PodView, Problem, Resource, mapping, sequence
+from tbyte_policy.model import ContainerView, ObjectRef, Problem, Resource, mapping, sequence
 
 # An HPA without metrics (autoscaling/v1 without targetCPUUtilizationPercentage, v2 without metrics)
 # is defaulted by the API server to 80% average CPU utilization.
 _DEFAULT_METRIC = "cpu"
-
-
-# Images (the last part of the repository, in words) of datastores and brokers: more replicas of a
-# Deployment running one are more independent instances, not more capacity.
-_DATASTORES = frozenset({
-    "redis", "valkey", "keydb", "memcached", "mongo", "mongodb", "mysql", "mariadb", "percona", "postgres",
-    "postgresql", "postgis", "timescaledb", "spilo", "cockroach", "cockroachdb", "cassandra", "scylla", "etcd",
-    "zookeeper", "consul", "elasticsearch", "opensearch", "solr", "neo4j", "couchdb", "couchbase", "influxdb",
-    "clickhouse", "mssql", "kafka", "rabbitmq", "activemq", "artemis", "pulsar", "nats", "minio", "prometheus",
-    "db", "database"})
-# Words that make an image a tool around a datastore rather than the datastore (redis-operator, mysqld-exporter).
-_TOOLING = frozenset({"operator", "exporter", "adapter", "proxy", "controller", "ui", "client", "reloader",
-                      "sidecar", "backup", "injector", "webhook", "cli", "tools", "agent", "dashboard", "admin"})
-# Words of the images of controllers that reconcile objects: one instance acts (often behind leader election).
-_RECONCILER_WORDS = frozenset({"operator", "provisioner"})
-# ...unless the image serves something beside one (postgres-operator-ui, an operator's admission webhook).
-_SERVING_WORDS = frozenset({"ui", "web", "dashboard", "webhook", "admission", "api", "proxy", "gateway"})
-_IMAGE_WORDS = lazy_compile(r"[-_.]+")
-_LEADER_ELECTION = lazy_compile(r"leader[-_]?elect", re.IGNORECASE)
-
-
-def _image_words(image: object) -> set[str]:
-    if not isinstance(image, str):
-        return set()
-    repository = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0].lower()
-    return {word for word in _IMAGE_WORDS.split(repository) if word}
-
-
-def _reconciler_image(image: object) -> bool:
-    words = _image_words(image)
-    return bool(words & _RECONCILER_WORDS) and not words & _SERVING_WORDS
-
-
-def _datastore_image(image: object) -> str | None:
-    words = _image_words(image)
-    if not isinstance(image, str) or words & _TOOLING:
-        return None
-    if any(word in _DATASTORES or any(word.startswith(name) for name in _DATASTORES if len(name) >= 5)
-           for word in words):
-        return image
-    return None
-
-
-def _leader_elected(container: dict) -> bool:
-    """Whether the container's flags or env turn leader election on: one replica works, the others wait."""
-    for part in (*sequence(container.get("command")), *sequence(container.get("args"))):
-        if isinstance(part, str) and _LEADER_ELECTION.search(part) and not part.lower().endswith("=false"):
-            return True
-    return any(isinstance(mapping(env).get("name"), str) and _LEADER_ELECTION.search(mapping(env)["name"])
-               and str(mapping(env).get("value", "true")).lower() != "false" for env in sequence(container.get("env")))
-
-
-def not_horizontally_scalable(workload: Resource, pods: PodView | None) -> str | None:
-    """Why more replicas of the workload would not add capacity, when its manifest says so."""
-    strategy = mapping(workload.spec.get("strategy")).get("type")
-    if workload.kind == "Deployment" and strategy == "Recreate":
-        return "it uses strategy Recreate, so it is meant to run one pod at a time"
-    containers = list(pods.containers(frozenset({"container"}))) if pods else []
-    image = next((found for found in (_datastore_image(c.raw.get("image")) for c in containers) if found), None)
-    if image:
-        return f"it runs {image}, a datastore or broker"
-    if any(_leader_elected(container.raw) for container in containers):
-        return "it elects a leader, so one replica works and the others stand by"
-    reconciler = next((c.raw.get("image") for c in containers if _reconciler_image(c.raw.get("image"))), None)
-    if reconciler:
-        return f"it runs {reconciler}, an operator or provisioner: one instance reconciles"
-    return None
 
 
 @check("workload-not-autoscaled", "object", non_serving=False)
