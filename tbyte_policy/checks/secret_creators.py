@@ -37,7 +37,7 @@ class _Grant(NamedTuple):
 def _grant(role: Resource | None) -> _Grant:
     if role is None:
         return _Grant(False, frozenset())
-    can_create, names = False, set()
+    can_create, names = False, set[str]()
     for rule in sequence(role.raw.get("rules")):
         rule = mapping(rule)
         groups, resources = sequence(rule.get("apiGroups")), sequence(rule.get("resources"))
