@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tbyte_policy.audit import AuditOptions
-from tbyte_policy.live import collect
 from tbyte_policy.live.command import audit_collection
+from tbyte_policy.sources.cluster import collect
 from tests.live.cluster_fixtures import NS, scaled_namespace
 from tests.live.k8s_api_server import FakeK8sServer, kubeconfig_yaml
 

@@ -30,9 +30,10 @@ import yaml
 
 from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import load_catalogue
+from tbyte_policy.commands import configure_schema_rules
 from tbyte_policy.config import Config, configure_rules
-from tbyte_policy.loader import load_paths
-from tbyte_policy.schemas import _api_ready, configure_schema_rules, schema_set
+from tbyte_policy.schemas import _api_ready, schema_set
+from tbyte_policy.sources.files import load_paths
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment

@@ -97,11 +97,10 @@ def scan_project(project: Project) -> list:
     from tbyte_policy.audit import AuditOptions, scan_paths
     from tbyte_policy.catalogue import load_catalogue
     from tbyte_policy.config import Config, configure_rules
-    from tbyte_policy.schemas import configure_schema_rules
 
     root = roots()[project.root]
     assert root is not None, project
-    rules = configure_schema_rules(configure_rules(load_catalogue(), Config()), enabled=True)
+    rules = configure_rules(load_catalogue(), Config())  # what `scan` runs without a config file
     report = scan_paths([str(root / path) for path in project.paths], AuditOptions(rules=rules))
     if report.errors or report.internal_errors:
         raise RuntimeError(f"{project.name}: {report.errors or report.internal_errors}")

@@ -14,9 +14,9 @@ from tbyte_policy.config import Config, apply_suppressions, configure_rules
 from tbyte_policy.engine import Engine
 from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.loader import DEFAULT_MAX_FILE_BYTES, Document, LoadResult, load_paths
 from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
+from tbyte_policy.sources import Document, LoadResult, load_all, scan_inputs
 
 UNNAMED = "<unnamed>"
 
@@ -48,8 +48,8 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 def scan_paths(paths: Iterable[str], options: AuditOptions) -> Report:
     with cyclic_gc_paused():
-        loaded = load_paths(paths, max_file_bytes=options.config.max_file_size or DEFAULT_MAX_FILE_BYTES,
-                            exclude=options.config.exclude, jobs=options.jobs)
+        loaded = load_all(scan_inputs(list(paths), max_file_bytes=options.config.max_file_size,
+                                      exclude=list(options.config.exclude), jobs=options.jobs))
         return audit_documents(loaded, options)
 
 
@@ -57,7 +57,8 @@ def audit_documents(loaded: LoadResult, options: AuditOptions, mode: str = "scan
     errors = [ReportError(error.path, error.line, error.message) for error in loaded.errors]
     resources = build_resources(loaded.documents, options.namespace, errors)
     report = audit_resources(resources, options, mode, errors)
-    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents)
+    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents,
+                           source_texts=loaded.texts)
 
 
 def build_resources(documents: Iterable[Document], default_namespace: str, errors: list[ReportError]) -> list[Resource]:
@@ -97,8 +98,8 @@ def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
     inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {},
                           collected_kinds=collected_kinds)
     findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
-    suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
-                                                      options.today or dt.date.today())
+    findings, suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
+                                                                options.today or dt.date.today())
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
     return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),

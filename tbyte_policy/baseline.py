@@ -57,17 +57,16 @@ def load_baseline(path: Path) -> Counter:
     return accepted
 
 
-def apply_baseline(report: Report, accepted: Counter, label: str) -> int:
-    """Mark the report's active findings the baseline accepts as suppressed; returns how many."""
+def apply_baseline(report: Report, accepted: Counter, label: str) -> Report:
+    """The report with the active findings the baseline accepts suppressed."""
     remaining = Counter(accepted)
     marked: set[int] = set()  # id() of the findings the baseline accepts
     for finding in sorted(report.active_findings, key=_order):
         if remaining[finding.identity] > 0:
             remaining[finding.identity] -= 1
             marked.add(id(finding))
-    report.findings[:] = [finding.suppressed_because(f"in baseline {label}") if id(finding) in marked else finding
-                          for finding in report.findings]
-    return len(marked)
+    return report._replace(findings=[finding.suppressed_because(f"in baseline {label}") if id(finding) in marked
+                                     else finding for finding in report.findings])
 
 
 def _order(finding: Finding) -> tuple:

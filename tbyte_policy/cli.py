@@ -54,7 +54,8 @@ def _use_color(output: Optional[Path]) -> bool:
 
 
 # The report options `scan` and `live` share.
-FORMAT = typer.Option("table", "--format", "-f", help="table, json, sarif, junit, markdown, github or policyreport.")
+FORMAT = typer.Option(None, "--format", "-f", help="table, text, html, json, sarif, junit, markdown, github or "
+                                                   "policyreport [default: table on a terminal, else text].")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout.")
 REPORTS = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable).")
 FAIL_ON = typer.Option(None, "--fail-on", callback=lambda value: value and _severity(value),
@@ -63,21 +64,24 @@ QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit 
 BASELINE = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline file; fail only "
                                                  "on new ones.")
 WRITE_BASELINE = typer.Option(None, "--write-baseline", help="Record this run's findings as a baseline file.")
+SOURCE = typer.Option(True, "--source/--no-source", help="Show the source line of each finding (text format).")
 
 
-def _outputs(output_format: str, output: Optional[Path], reports: list[str], fail_on: Optional[str], quiet: bool,
-             baseline: Optional[Path], write_baseline: Optional[Path]):
+def _outputs(output_format: Optional[str], output: Optional[Path], reports: list[str], fail_on: Optional[str],
+             quiet: bool, baseline: Optional[Path], write_baseline: Optional[Path], source: bool):
     from tbyte_policy.commands import Outputs
 
+    if output_format is None:  # the table for a person at a terminal; text for logs, pipes, files and hooks
+        output_format = "table" if output is None and sys.stdout.isatty() else "text"
     return Outputs(format=output_format, output=output, reports=reports, fail_on=fail_on, quiet=quiet,
-                   color=_use_color(output), baseline=baseline, write_baseline=write_baseline)
+                   color=_use_color(output), baseline=baseline, write_baseline=write_baseline, source=source)
 
 
 @app.command()
 def scan(
     paths: list[str] = typer.Argument(None, help="Files or directories (recursive); - for stdin. "
                                                  "Default: the bundled reference manifests."),
-    output_format: str = FORMAT,
+    output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
     fail_on: Optional[str] = FAIL_ON,
@@ -94,11 +98,12 @@ def scan(
                                                           "[default: the newest known]."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
                                                             "whatever the count)."),
+    source: bool = SOURCE,
 ) -> None:
     """Audit rendered manifests (helm template / kustomize output)."""
     from tbyte_policy.commands import run_scan
 
-    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
                               kubernetes_version=kubernetes_version, jobs=jobs))
 
@@ -131,6 +136,34 @@ def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pa
 
     for path in write_rule_docs(directory):
         typer.echo(str(path))
+
+
+@rules_app.command("new")
+def rules_new(
+    family: str = typer.Argument(..., help="The family (e.g. probes)."),
+    name: str = typer.Argument(..., help="The rule's kebab-case name, also its check's."),
+    target: str = typer.Option("container", "--target", help="What the check gets: container, pod, object or "
+                                                             "namespace."),
+    severity: str = typer.Option("medium", "--severity", help="critical, high, medium, low or info."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The source checkout [default: the one this "
+                                                             "tbyte-policy runs from]."),
+) -> None:
+    """Start a new built-in rule in a source checkout: its YAML entry, a check stub and two fixtures."""
+    from tbyte_policy.scaffold import ScaffoldError, new_rule
+
+    try:
+        created = new_rule(family, name, target=target, severity=severity, root=root)
+    except ScaffoldError as exc:
+        raise fail(str(exc)) from None
+    for path in created.written:
+        typer.echo(str(path))
+    typer.echo(f"""
+{created.rule_id} {name} started. Next (DEVELOPING.md, Adding a rule):
+  1. replace every TODO in its rules/ entry and write the check;
+  2. make fail.yaml break the rule and pass.yaml keep it, then write their headers:
+     python scripts/update_expectations.py {created.rule_id}   (and read the diff);
+  3. tbyte-policy rules docs docs/rules; ruff check --fix .; the bundled reference manifests must still pass;
+  4. python -m pytest""")
 
 
 @reference_app.command("list")
@@ -212,7 +245,7 @@ def live(
     chunk_size: int = typer.Option(0, "--chunk-size", min=0,
                                    help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
                                         "[default: 0, each kind in one request]."),
-    output_format: str = FORMAT,
+    output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
     fail_on: Optional[str] = FAIL_ON,
@@ -221,6 +254,7 @@ def live(
     quiet: bool = QUIET,
     baseline: Optional[Path] = BASELINE,
     write_baseline: Optional[Path] = WRITE_BASELINE,
+    source: bool = SOURCE,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
     Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
@@ -228,7 +262,7 @@ def live(
         return
     from tbyte_policy.live.command import run_live
 
-    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
                               chunk_size=chunk_size))

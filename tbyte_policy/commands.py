@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tbyte_policy.audit import AuditOptions, scan_paths
-from tbyte_policy.catalogue import load_catalogue
+from tbyte_policy.catalogue import Rule, load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
 from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import SEVERITIES, Report
@@ -29,7 +29,7 @@ def resolve_config(config_path: Path | None, paths: list[str]) -> Config:
     return load_config(found) if found else Config()
 
 
-def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
+def parse_report_targets(reports: Sequence[str]) -> list[tuple[str, Path]]:
     targets = []
     for entry in reports:
         name, separator, file = entry.partition("=")
@@ -50,6 +50,7 @@ class Outputs(NamedTuple):
     color: bool = False
     baseline: Path | None = None
     write_baseline: Path | None = None
+    source: bool = True  # source lines in the text format
 
     def targets(self) -> list[tuple[str, Path]]:
         """The --report targets; ValueError on a bad format or option."""
@@ -60,11 +61,34 @@ class Outputs(NamedTuple):
         return parse_report_targets(self.reports)
 
 
+def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
+                           kubernetes_version: str | None = None) -> list[Rule]:
+    """The configured rules with the command line's schema options applied.
+
+    ``enabled=False`` (``--no-schema``) drops the rules that read schema files; the removed-API table and
+    the structural checks stay. ``kubernetes_version`` (``--kubernetes-version``) becomes the
+    ``kubernetes_version`` param of every rule that has one. Raises SchemaVersionError for a version
+    that is not one, or, while a schema rule is on, one the installed schemas do not cover.
+    """
+    from tbyte_policy.schemas import SCHEMA_CHECKS, parse_kubernetes_version, resolve_version
+
+    if not enabled:
+        rules = [rule for rule in rules if rule.check.name not in SCHEMA_CHECKS]
+    if kubernetes_version is not None:
+        rules = [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
+                 if "kubernetes_version" in rule.params else rule for rule in rules]
+    # A version from the config file is checked here too, once, rather than failing on every object.
+    for rule in rules:
+        if "kubernetes_version" in rule.params:
+            parse_kubernetes_version(rule.params["kubernetes_version"])
+            if rule.check.name in SCHEMA_CHECKS:
+                resolve_version(rule.params["kubernetes_version"])
+    return rules
+
+
 def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *, schema: bool = True,
             kubernetes_version: str | None = None) -> AuditOptions:
     """The audit options: the config found for ``paths`` and the catalogue it configures."""
-    from tbyte_policy.schemas import configure_schema_rules
-
     config = resolve_config(config_path, paths)
     rules = configure_schema_rules(configure_rules(load_catalogue(), config), enabled=schema,
                                    kubernetes_version=kubernetes_version)
@@ -92,46 +116,54 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
 
 def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:
     """Apply the baselines, write every output, and return the run's exit code."""
-    failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
+    report, failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
     if failure is not None:
         return failure
     return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
-                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high")
+                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high",
+                source=outputs.source)
 
 
-def apply_baselines(report: Report, baseline: Path | None, write_baseline: Path | None) -> int | None:
-    """Record the report's findings (--write-baseline), then accept those of --baseline; an exit code on error."""
+def apply_baselines(report: Report, baseline: Path | None,
+                    write_baseline: Path | None) -> tuple[Report, int | None]:
+    """Record the report's findings (--write-baseline), then accept those of --baseline: the report that
+    results, and an exit code on error."""
     from tbyte_policy import baseline as baselines
 
     try:
         if write_baseline is not None:
             baselines.write_baseline(report, write_baseline)
         if baseline is not None:
-            baselines.apply_baseline(report, baselines.load_baseline(baseline), str(baseline))
+            report = baselines.apply_baseline(report, baselines.load_baseline(baseline), str(baseline))
     except OSError as exc:
         _error(f"cannot write baseline: {exc}")
-        return EXIT_INPUT
+        return report, EXIT_INPUT
     except baselines.BaselineError as exc:
         _error(str(exc))
-        return EXIT_INPUT
-    return None
+        return report, EXIT_INPUT
+    return report, None
 
 
 def emit(report: Report, *, output_format: str, output: Path | None, targets: list[tuple[str, Path]], quiet: bool,
-         color: bool, fail_on: str) -> int:
+         color: bool, fail_on: str, source: bool = True) -> int:
     """Write the main output and every --report file; return the exit code."""
     try:
         for name, file in targets:
-            file.write_text(render(name, report), encoding="utf-8")
+            file.write_text(_render(name, report, color=False, source=source), encoding="utf-8")
         if output is not None:
-            output.write_text(_render_main(output_format, report, color=False), encoding="utf-8")
+            output.write_text(_render(output_format, report, color=False, source=source), encoding="utf-8")
         elif not quiet:
-            sys.stdout.write(_render_main(output_format, report, color=color))
+            sys.stdout.write(_render(output_format, report, color=color, source=source))
     except OSError as exc:
         _error(f"cannot write report: {exc}")
         return EXIT_INPUT
     return report.exit_code(fail_on)
 
 
-def _render_main(output_format: str, report: Report, *, color: bool) -> str:
-    return render("table", report, color=color) if output_format == "table" else render(output_format, report)
+def _render(output_format: str, report: Report, *, color: bool, source: bool) -> str:
+    """A report in one format, with the terminal options of the formats that take them."""
+    if output_format == "table":
+        return render("table", report, color=color)
+    if output_format == "text":
+        return render("text", report, color=color, source=source)
+    return render(output_format, report)

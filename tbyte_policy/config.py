@@ -14,7 +14,7 @@ import yaml
 from tbyte_policy.catalogue import Rule, find_rule
 from tbyte_policy.findings import SEVERITIES, Finding, ReportError
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.loader import MarkedDict, MarkingLoader
+from tbyte_policy.marked import MarkedDict, MarkingLoader
 from tbyte_policy.model import escape_pointer_part
 
 CONFIG_NAME = ".tbyte-policy.yaml"
@@ -66,7 +66,7 @@ def find_config(start: Path) -> Path | None:
 
 def load_config(path: Path) -> Config:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=MarkingLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=MarkingLoader)  # type: ignore[arg-type]
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     except yaml.YAMLError as exc:
@@ -108,7 +108,8 @@ def parse_config(data: Any, path: str) -> Config:
     for key, rule_settings in rules.items():
         if not isinstance(rule_settings, dict) or set(rule_settings) - _RULE_KEYS:
             raise fail(f"rules.{key}: settings may only be {', '.join(sorted(_RULE_KEYS))}", rules, key)
-        line = rules.key_position(key)[0] if isinstance(rules, MarkedDict) else None
+        position = rules.key_position(key) if isinstance(rules, MarkedDict) else None
+        line = position[0] if position else None
         settings["rules"][str(key)] = {**rule_settings, "_line": line}
     exemptions = data.get("exemptions", []) or []
     if not isinstance(exemptions, list):
@@ -176,8 +177,9 @@ def configure_rules(rules: list[Rule], config: Config) -> list[Rule]:
 
 
 def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Config, rules: list[Rule],
-                       today: dt.date) -> tuple[list[ReportError], list[ReportError]]:
-    """Mark suppressed findings in place; returns (errors, warnings)."""
+                       today: dt.date) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
+    """The findings with those the exemptions and ignore annotations cover suppressed; and the errors and
+    warnings met in them."""
     errors: list[ReportError] = []
     warnings: list[ReportError] = []
     ignores: dict[tuple[str, str | None, str], dict[str, str]] = {}
@@ -202,11 +204,11 @@ def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Co
             warnings.append(ReportError(config.path, exemption.line,
                                         f"exemption for {exemption.rule} expired on {exemption.expires}; "
                                         f"its findings are reported again"))
-    for index, finding in enumerate(findings):
+    suppressed = []
+    for finding in findings:
         reason = ignores.get((finding.resource.kind, finding.resource.namespace, finding.resource.name), {}) \
             .get(finding.rule_name)
         if reason is None:
             reason = next((exemption.reason for exemption in active if exemption.covers(finding)), None)
-        if reason is not None:
-            findings[index] = finding.suppressed_because(reason)
-    return errors, warnings
+        suppressed.append(finding if reason is None else finding.suppressed_because(reason))
+    return suppressed, errors, warnings

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from tbyte_policy.exit_codes import EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
-from tbyte_policy.model import ObjectRef
+from tbyte_policy.model import ObjectRef, ref_text
 
 if TYPE_CHECKING:
     from tbyte_policy.catalogue import Rule
@@ -27,6 +27,10 @@ class ResourceId(NamedTuple):
     kind: str
     name: str
     namespace: str | None
+
+    @property
+    def ref(self) -> str:
+        return ref_text(self.kind, self.namespace, self.name)
 
 
 class Location(NamedTuple):
@@ -77,7 +81,7 @@ class ReportError(NamedTuple):
 class Report(NamedTuple):
     tool_version: str
     rules: Sequence[Rule]
-    findings: list[Finding]  # a baseline marks findings suppressed in place
+    findings: Sequence[Finding]
     errors: Sequence[ReportError] = ()
     warnings: Sequence[ReportError] = ()
     internal_errors: Sequence[ReportError] = ()
@@ -86,6 +90,14 @@ class Report(NamedTuple):
     skipped_documents: int = 0
     unreadable_kinds: Mapping[str, str] = MappingProxyType({})  # kind -> why a live run could not read it
     mode: str = "scan"
+    # The text of inputs that cannot be read again (stdin, in-memory documents), by path; the files a
+    # report names are read from disk by the reporters that show source lines.
+    source_texts: Mapping[str, str] = MappingProxyType({})
+
+    @property
+    def all_errors(self) -> list[ReportError]:
+        """Input errors, then internal errors: every error a reporter lists."""
+        return [*self.errors, *self.internal_errors]
 
     @property
     def active_findings(self) -> list[Finding]:

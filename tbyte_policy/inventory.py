@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from types import EllipsisType
 from typing import Any, Generic, TypeVar
 
 from tbyte_policy.model import POD_BEARING_KINDS, PodView, Resource, mapping, pod_view
@@ -61,7 +62,14 @@ class Inventory:
             self._by_name.setdefault((resource.kind, resource.namespace, resource.name), resource)
             self._by_namespace_kind[(resource.namespace, resource.kind)].append(resource)
 
-        self.workload_ref_targets: set[Resource] = set()
+        # An Argo Rollout's workloadRef borrows another workload's pod template; that workload runs no pods of
+        # its own (Argo Rollouts scales it to zero), so its template is filed as the Rollout's pods only.
+        self._template_holders: dict[Resource, Resource | None] = {
+            rollout: self.get(mapping(reference).get("kind") or "Deployment", rollout.namespace,
+                              mapping(reference).get("name"))
+            for rollout in self.kind("Rollout") if isinstance(reference := rollout.spec.get("workloadRef"), dict)}
+        self.workload_ref_targets: frozenset[Resource] = frozenset(
+            holder for holder in self._template_holders.values() if holder is not None)
         self._pods: dict[Resource, PodView] = {}
         self._pods_by_namespace: dict[str | None, list[PodView]] = defaultdict(list)
         self._pods_by_label: dict[tuple[str | None, str, str], list[PodView]] = defaultdict(list)
@@ -92,17 +100,15 @@ class Inventory:
                 self._autoscalers[(autoscaler.namespace, *target)].append(autoscaler)
 
     def _file_pods(self, resource: Resource) -> None:
-        holder = None
-        if resource.kind == "Rollout" and isinstance(resource.spec.get("workloadRef"), dict):
-            reference = resource.spec["workloadRef"]
-            holder = self.get(reference.get("kind") or "Deployment", resource.namespace, reference.get("name"))
-            if holder is None:
-                return
-            self.workload_ref_targets.add(holder)
+        holder = self._template_holders.get(resource)
+        if holder is None and resource in self._template_holders:
+            return  # the workloadRef names nothing in the run
         pods = pod_view(resource, holder)
         if pods is None:
             return
         self._pods[resource] = pods
+        if resource in self.workload_ref_targets:
+            return  # a template only: the pods that run are the Rollout's
         self._pods_by_namespace[resource.namespace].append(pods)
         for key, value in pods.labels.items():
             self._pods_by_label[(resource.namespace, key, value)].append(pods)
@@ -118,7 +124,7 @@ class Inventory:
         return all(kind not in self.unreadable_kinds
                    and (self.collected_kinds is None or kind in self.collected_kinds) for kind in kinds)
 
-    def kind(self, kind: str, namespace: str | type(...) | None = ...) -> list[Resource]:
+    def kind(self, kind: str, namespace: str | EllipsisType | None = ...) -> list[Resource]:
         if namespace is ...:
             return self._by_kind.get(kind, [])
         return self._by_namespace_kind.get((namespace, kind), [])
@@ -133,7 +139,7 @@ class Inventory:
         names.update(namespace.name for namespace in self.kind("Namespace"))
         return sorted(names)
 
-    def autoscalers(self, namespace: str | type(...) | None = ...) -> list[Resource]:
+    def autoscalers(self, namespace: str | EllipsisType | None = ...) -> list[Resource]:
         return [scaler for kind in AUTOSCALER_KINDS for scaler in self.kind(kind, namespace)]
 
     def autoscalers_of(self, workload: Resource) -> list[Resource]:
@@ -142,10 +148,12 @@ class Inventory:
     # --- pods ---
 
     def pods_of(self, workload: Resource) -> PodView | None:
-        """The pods a workload runs (the controller's template; a Rollout's workloadRef resolved)."""
+        """The pods a workload runs (the controller's template; a Rollout's workloadRef resolved); for the
+        workload a workloadRef names, its template."""
         return self._pods.get(workload)
 
-    def workloads(self, namespace: str | type(...) | None = ...) -> list[PodView]:
+    def workloads(self, namespace: str | EllipsisType | None = ...) -> list[PodView]:
+        """The pods of every workload that runs pods (not of those that only lend a Rollout their template)."""
         if namespace is ...:
             return list(self._pods.values())
         return self._pods_by_namespace.get(namespace, [])

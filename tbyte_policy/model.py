@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from tbyte_policy.loader import MarkedDict, MarkedList
+from tbyte_policy.marked import MarkedDict, MarkedList
 
 # Kinds the API serves cluster-wide; any other kind takes a namespace, like kubectl assumes.
 CLUSTER_SCOPED_KINDS = frozenset({
@@ -29,6 +29,11 @@ POD_TEMPLATE_POINTERS = {
 }
 POD_BEARING_KINDS = frozenset({"Pod", *POD_TEMPLATE_POINTERS})
 CONTAINER_LISTS = (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral"))
+
+
+def ref_text(kind: str, namespace: str | None, name: str) -> str:
+    """``Kind/namespace/name``, or ``Kind/name`` when cluster-scoped: how every output names an object."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
 class Source(NamedTuple):
@@ -78,7 +83,12 @@ class Resource:
 
     @property
     def ref(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+        return ref_text(self.kind, self.namespace, self.name)
+
+    @property
+    def local_ref(self) -> str:
+        """``Kind/name``: how a message about objects of one namespace names this one."""
+        return f"{self.kind}/{self.name}"
 
     @property
     def controller_owner(self) -> dict | None:
@@ -150,6 +160,7 @@ class PodView(NamedTuple):
     pointer: str  # pointer of the pod spec, e.g. /spec/template/spec
     spec: dict
     metadata: dict
+    template_holder: Resource | None = None  # the Deployment whose template an Argo Rollout's workloadRef borrows
 
     @property
     def labels(self) -> dict:
@@ -192,9 +203,10 @@ def pod_view(resource: Resource, template_holder: Resource | None = None) -> Pod
         return PodView(resource, "/spec", holder.spec, holder.metadata)
     pointer = POD_TEMPLATE_POINTERS.get(holder.kind)
     template = resolve(holder.raw, pointer) if pointer else None
-    if not isinstance(template, dict):
+    if pointer is None or not isinstance(template, dict):
         return None
-    return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")))
+    return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")),
+                   template_holder)
 
 
 # --- typed access: a field of the wrong type reads as absent (the shape pass reports it) ---
@@ -247,6 +259,10 @@ class ObjectRef(NamedTuple):
     namespace: str | None = None
     path: str | None = None
     line: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return ref_text(self.kind, self.namespace, self.name)
 
     @classmethod
     def of(cls, resource: Resource, pointer: str = "") -> ObjectRef:

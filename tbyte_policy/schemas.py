@@ -22,17 +22,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from tbyte_policy.cache import cached
 from tbyte_policy.model import escape_pointer_part
 
-if TYPE_CHECKING:
-    from tbyte_policy.catalogue import Rule
-
 LATEST = "latest"
 CRD_SCHEMA_DIR = Path(__file__).parent / "_crd_schemas"
-# Checks that read schema files; `--no-schema` (configure_schema_rules(enabled=False)) turns their rules off.
+# Checks that read schema files; `--no-schema` (commands.configure_schema_rules) turns their rules off.
 SCHEMA_CHECKS = frozenset({"schema-valid"})
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
 _RELEASE_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
@@ -59,6 +56,14 @@ def parse_kubernetes_version(text: str | None) -> tuple[int, int] | None:
     if not match:
         raise SchemaVersionError(f"{text!r} is not a Kubernetes version (expected e.g. 1.30 or {LATEST})")
     return int(match.group(1)), int(match.group(2))
+
+
+def release_of(version: str) -> tuple[int, int]:
+    """(major, minor) of a release number such as "1.30"; "latest" is not one."""
+    release = parse_kubernetes_version(version)
+    if release is None:
+        raise SchemaVersionError(f"{version!r} names no release")
+    return release
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +94,8 @@ def resolve_version(requested: str | None) -> str:
     wanted = parse_kubernetes_version(requested)
     if wanted is None:
         return versions[-1]
-    usable = [version for version in versions if parse_kubernetes_version(version) <= wanted]
-    if not usable or wanted > parse_kubernetes_version(versions[-1]):
+    usable = [version for version in versions if release_of(version) <= wanted]
+    if not usable or wanted > release_of(versions[-1]):
         raise SchemaVersionError(f"no Kubernetes {wanted[0]}.{wanted[1]} schemas: the installed kubernetes-validate "
                                  f"ships {versions[0]} to {versions[-1]}")
     return usable[-1]
@@ -416,7 +421,7 @@ class SchemaSet:
     def served(self, kind: str) -> list[str]:
         """The apiVersions that serve ``kind`` in this release (built in, or by a vendored CRD)."""
         self._load()
-        return sorted(self._served.get(kind, []))
+        return sorted((self._served or {}).get(kind, []))
 
     def knows_group(self, group: str) -> bool:
         """Whether every kind of ``group`` is known here: a Kubernetes group (a CRD group can hold
@@ -480,25 +485,3 @@ def schema_set(requested: str | None = LATEST) -> SchemaSet:
 
 
 # --- for the CLI ---
-
-def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
-                           kubernetes_version: str | None = None) -> list[Rule]:
-    """The configured rules with the command line's schema options applied.
-
-    ``enabled=False`` (``--no-schema``) drops the rules that read schema files; the removed-API table and
-    the structural checks stay. ``kubernetes_version`` (``--kubernetes-version``) becomes the
-    ``kubernetes_version`` param of every rule that has one. Raises SchemaVersionError for a version
-    that is not one, or, while a schema rule is on, one the installed schemas do not cover.
-    """
-    if not enabled:
-        rules = [rule for rule in rules if rule.check.name not in SCHEMA_CHECKS]
-    if kubernetes_version is not None:
-        rules = [rule.with_overrides(params={**rule.params, "kubernetes_version": kubernetes_version})
-                 if "kubernetes_version" in rule.params else rule for rule in rules]
-    # A version from the config file is checked here too, once, rather than failing on every object.
-    for rule in rules:
-        if "kubernetes_version" in rule.params:
-            parse_kubernetes_version(rule.params["kubernetes_version"])
-            if rule.check.name in SCHEMA_CHECKS:
-                resolve_version(rule.params["kubernetes_version"])
-    return rules

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from stable_rules import stable_rules
+from frozen_catalogue import use_frozen_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.baseline import IDENTITY_FIELDS, apply_baseline, baseline_document
@@ -43,7 +43,7 @@ spec:
 @pytest.fixture
 def cli(monkeypatch, tmp_path) -> CliRunner:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tbyte_policy.commands.load_catalogue", stable_rules)
+    use_frozen_rules(monkeypatch)
     return CliRunner()
 
 
@@ -130,6 +130,9 @@ def test_each_baseline_entry_accepts_one_finding():
     report = Report("0", [], findings=findings)
     accepted = Counter(tuple(entry[field] for field in IDENTITY_FIELDS)
                        for entry in baseline_document(Report("0", [], findings=[_finding("/spec/a")]))["entries"])
-    assert apply_baseline(report, accepted, "b.json") == 1
-    assert [(finding.location.pointer, finding.message) for finding in report.active_findings] == [
+    accepted_report = apply_baseline(report, accepted, "b.json")
+    assert [(finding.location.pointer, finding.message) for finding in accepted_report.active_findings] == [
         ("/spec/a", "second"), ("/spec/b", "m")]
+    assert [(finding.location.pointer, finding.suppression_reason) for finding in accepted_report.findings
+            if finding.suppressed] == [("/spec/a", "in baseline b.json")]
+    assert report.findings == findings and not any(finding.suppressed for finding in findings)

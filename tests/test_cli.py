@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from frozen_catalogue import use_frozen_rules
 from typer.testing import CliRunner
 
 from tbyte_policy import __version__
@@ -33,9 +34,6 @@ POD = textwrap.dedent("""\
             limits: {cpu: 200m, memory: 256Mi}
           readinessProbe: {httpGet: {path: /, port: 8080}}
     """)
-ONLY_PROBES_AND_RESOURCES = textwrap.dedent("""\
-    rules:
-    """)
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,13 +52,10 @@ def ids(document: dict, suppressed: bool | None = None) -> set[tuple[str, str, i
 
 
 @pytest.fixture
-def project(tmp_path):
-    """A scanned folder whose config restricts the run to the probes and resources rules."""
-    from tbyte_policy.catalogue import load_catalogue
-
-    others = [rule.name for rule in load_catalogue() if rule.family not in ("probes", "resources")]
-    config = "rules:\n" + "".join(f"  {name}: {{enabled: false}}\n" for name in others)
-    write(tmp_path / ".tbyte-policy.yaml", config)
+def project(tmp_path, monkeypatch):
+    """A scanned folder, audited with the frozen rules (tests/frozen_rules), with a config that tests extend."""
+    use_frozen_rules(monkeypatch)
+    write(tmp_path / ".tbyte-policy.yaml", "rules:\n")
     return tmp_path
 
 
@@ -108,7 +103,7 @@ def test_table_format_honours_no_color_and_groups_by_resource(project, monkeypat
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(project)
     write(project / "pod.yaml", POD)
-    result = runner.invoke(app, ["scan", "pod.yaml"])
+    result = runner.invoke(app, ["scan", "pod.yaml", "--format", "table"])
     assert "\x1b[" not in result.stdout
     assert "Pod shop/web" in result.stdout and "pod.yaml:9" in result.stdout
     assert "1 findings (0 critical, 0 high, 1 medium, 0 low, 0 info)" in result.stdout

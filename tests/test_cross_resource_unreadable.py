@@ -7,7 +7,7 @@ import pytest
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources
 from tbyte_policy.catalogue import load_catalogue
-from tbyte_policy.loader import load_paths
+from tbyte_policy.sources.files import load_paths
 
 MANIFESTS = """
 apiVersion: apps/v1

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
-from tbyte_policy.loader import load_paths, load_text
+from tbyte_policy.sources.files import load_paths
+from tbyte_policy.sources.yaml_documents import load_text
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

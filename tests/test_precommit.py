@@ -119,7 +119,8 @@ def test_hooks_fail_on_a_failing_manifest_and_drift_then_pass_when_clean(hook_re
     output = failing_run.stdout + failing_run.stderr
     assert failing_run.returncode == 1, output
     assert hook_outcomes(output) == {SCAN_HOOK: "Failed", REFERENCE_HOOK: "Failed"}, output
-    assert "Deployment default/api" in output and "PRB001 readiness-probe-missing" in output
+    assert "failing.yaml:13:11: PRB001 readiness-probe-missing [high] container api has no readinessProbe" in output
+    assert "13 |         - name: api\n   |           ^^^^ Deployment/default/api\n" in output  # the text format
     assert "backend/deployment.yaml" in output and "differ from the bundled ones" in output
 
     (project / "failing.yaml").unlink()
@@ -135,7 +136,7 @@ def test_hook_manifest_declares_both_hooks():
     hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     scan, drift = hooks["tbyte-policy"], hooks["tbyte-policy-reference"]
     assert (scan["entry"], scan["language"], scan["pass_filenames"], scan["args"]) == (
-        "tbyte-policy scan", "python", True, ["--fail-on", "high"])
+        "tbyte-policy scan --format text", "python", True, ["--fail-on", "high"])
     assert scan["types_or"] == ["yaml", "json"] and scan["require_serial"] is True
     assert (drift["entry"], drift["pass_filenames"], drift["args"]) == (
         "tbyte-policy reference check", False, ["deploy/reference"])

@@ -23,8 +23,9 @@ from tbyte_policy.cli import app
 from tbyte_policy.config import IGNORE_ANNOTATION_PREFIX, Config, configure_rules
 from tbyte_policy.findings import Finding, Report
 from tbyte_policy.inventory import Inventory, scale_target
-from tbyte_policy.loader import Document, load_paths
 from tbyte_policy.model import CONTAINER_LISTS, POD_TEMPLATE_POINTERS, PodView, Resource, resolve
+from tbyte_policy.sources import Document
+from tbyte_policy.sources.files import load_paths
 
 NAMESPACE = reference.REFERENCE_NAMESPACE
 VARIANTS = list(reference.variants())

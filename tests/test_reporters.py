@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from frozen_catalogue import frozen_rules, use_frozen_rules
 from junitparser import Error, Failure, JUnitXml, Skipped
-from stable_rules import stable_rules
 from typer.testing import CliRunner
 
 from tbyte_policy.audit import AuditOptions, scan_paths
@@ -34,11 +35,12 @@ SCHEMAS = HERE / "schemas"
 # Rules that exist for good: the goldens must not change when other families add rules.
 GOLDEN_RULES = ("PRB001", "PRB002", "PRB003", "RES001", "RES005", "RES006")  # RES006 finds nothing
 GOLDEN_VERSION = "0.0.0-golden"
-EXTENSIONS = {"sarif": "sarif", "junit": "xml", "markdown": "md", "github": "txt", "policyreport": "yaml"}
+EXTENSIONS = {"sarif": "sarif", "junit": "xml", "markdown": "md", "github": "txt", "policyreport": "yaml",
+              "text": "txt"}
 
 
 def golden_rules() -> list[Rule]:
-    return stable_rules(*GOLDEN_RULES)
+    return frozen_rules(*GOLDEN_RULES)
 
 
 def scan_fixtures(monkeypatch) -> Report:
@@ -324,18 +326,19 @@ def test_markdown_escapes_cells():
 def cli(monkeypatch) -> CliRunner:
     """The CLI in the fixtures' folder, with the golden rules for its catalogue."""
     monkeypatch.chdir(FIXTURES)
-    monkeypatch.setattr("tbyte_policy.commands.load_catalogue", golden_rules)
+    use_frozen_rules(monkeypatch, *GOLDEN_RULES)
     return CliRunner()
 
 
 def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
-    targets = {name: tmp_path / f"out.{extension}" for name, extension in {**EXTENSIONS, "json": "json"}.items()}
+    targets = {name: tmp_path / f"{name}.{extension}"
+               for name, extension in {**EXTENSIONS, "json": "json", "html": "html"}.items()}
     arguments = ["scan", "helm.yaml", "multi.yaml", "--fail-on", "critical"]
     for name, target in targets.items():
         arguments += ["--report", f"{name}={target}"]
     result = cli.invoke(app, arguments)
     assert result.exit_code == 0, result.output
-    assert "findings (" in result.output  # the table still goes to the terminal
+    assert "findings (" in result.output  # the main output (text, since stdout is not a terminal) still goes out
     findings = json.loads(targets["json"].read_text())["summary"]["findings"]
     sarif = json.loads(targets["sarif"].read_text())
     assert len([result for result in sarif["runs"][0]["results"] if "suppressions" not in result]) == findings
@@ -343,6 +346,8 @@ def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
     assert yaml.safe_load(targets["policyreport"].read_text())["summary"]["fail"] == findings
     assert len(targets["github"].read_text().splitlines()) == findings
     assert targets["markdown"].read_text().startswith(f"## tbyte-policy: {findings} findings")
+    (data,) = re.findall(r'id="report-data">(.*?)</script>', targets["html"].read_text(), re.S)
+    assert json.loads(data)["summary"]["findings"] == findings
 
 
 def test_main_format_accepts_every_report_format(cli):

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from tbyte_policy import reference
 from tbyte_policy.audit import AuditOptions, audit_documents
-from tbyte_policy.loader import load_paths, load_text
 from tbyte_policy.reporters import render
+from tbyte_policy.sources.files import load_paths
+from tbyte_policy.sources.yaml_documents import load_text
 
 VALID = [json.loads(json.dumps(document.body)) for document in load_paths(
     [str(path) for name in reference.variants() for path in reference.variant_files(name)]).documents]

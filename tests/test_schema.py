@@ -19,8 +19,9 @@ from tbyte_policy import schemas
 from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.checks.schema import MAX_SCHEMA_PROBLEMS, REMOVED_APIS, removed_api
+from tbyte_policy.commands import configure_schema_rules
 from tbyte_policy.config import Config, configure_rules
-from tbyte_policy.loader import load_text
+from tbyte_policy.sources.yaml_documents import load_text
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout, or beside a folder above it (a worktree under the main checkout's parent).
@@ -284,17 +285,17 @@ def test_the_realworld_custom_resources_validate_except_the_documented_negative_
 
 def test_configure_schema_rules_drops_schema_rules_and_sets_the_version():
     rules = configure_rules(load_catalogue(), Config())
-    without = schemas.configure_schema_rules(rules, enabled=False)
+    without = configure_schema_rules(rules, enabled=False)
     assert {rule.id for rule in rules} - {rule.id for rule in without} == {"SCH001"}
-    pinned = {rule.id: rule for rule in schemas.configure_schema_rules(rules, kubernetes_version="1.29")}
+    pinned = {rule.id: rule for rule in configure_schema_rules(rules, kubernetes_version="1.29")}
     assert pinned["SCH001"].params["kubernetes_version"] == pinned["SCH002"].params["kubernetes_version"] == "1.29"
     assert pinned["SCH003"].params == CATALOGUE["SCH003"].params
     with pytest.raises(schemas.SchemaVersionError):
-        schemas.configure_schema_rules(rules, kubernetes_version="1.9")  # no schemas that old
-    old = {rule.id: rule for rule in schemas.configure_schema_rules(rules, enabled=False, kubernetes_version="1.9")}
+        configure_schema_rules(rules, kubernetes_version="1.9")  # no schemas that old
+    old = {rule.id: rule for rule in configure_schema_rules(rules, enabled=False, kubernetes_version="1.9")}
     assert old["SCH002"].params["kubernetes_version"] == "1.9"
     with pytest.raises(schemas.SchemaVersionError):
-        schemas.configure_schema_rules(rules, enabled=False, kubernetes_version="latest-ish")
+        configure_schema_rules(rules, enabled=False, kubernetes_version="latest-ish")
 
 
 # `tbyte-policy scan FILE --format json [--no-schema]`, reporting at exit which of the heavy packages it imported

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from tbyte_policy.audit import AuditOptions, audit_documents
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.cli import app
-from tbyte_policy.loader import load_text
 from tbyte_policy.reporters import render
+from tbyte_policy.sources.yaml_documents import load_text
 
 # Wide enough that the table never folds a message (a folded value would hide from a substring search).
 TABLE_WIDTH = 100_000
@@ -124,7 +124,7 @@ def test_cli_never_prints_a_planted_value(tmp_path):
     plants = [plant for plant in sorted(PLANTS) if plant not in ("env-unquoted-tag", "env-alias")]
     path.write_text(manifest(value, plants, "DB_PASSWORD", "password", True, True))
     runner = CliRunner()
-    for output_format in ("table", "json"):
+    for output_format in ("table", "text", "html", "json"):
         result = runner.invoke(app, ["scan", str(path), "--format", output_format])
         assert result.exit_code == 2, result.output  # findings, and input errors on top of them
         assert "SCR004" in result.stdout and "SCR001" in result.stdout

@@ -9,7 +9,7 @@ import pytest
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.checks.secrets import credential_shape, literal_value, sensitive_name
-from tbyte_policy.loader import load_text
+from tbyte_policy.sources.yaml_documents import load_text
 
 CATALOGUE = {rule.id: rule for rule in load_catalogue()}
 

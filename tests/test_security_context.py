@@ -9,7 +9,7 @@ import pytest
 from tbyte_policy import reference
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources, scan_paths
 from tbyte_policy.catalogue import load_catalogue
-from tbyte_policy.loader import load_text
+from tbyte_policy.sources.yaml_documents import load_text
 
 CATALOGUE = {rule.id: rule for rule in load_catalogue()}
 

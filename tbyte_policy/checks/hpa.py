@@ -18,7 +18,6 @@ from tbyte_policy.checks.workloads import (
     max_replicas,
     min_replicas,
     plural,
-    ref,
 )
 from tbyte_policy.inventory import AUTOSCALER_KINDS, scale_target
 from tbyte_policy.model import ContainerView, ObjectRef, Problem, Resource, mapping, sequence
@@ -42,7 +41,7 @@ def workload_not_autoscaled(workload: Resource, ctx: CheckContext) -> Iterator[P
         return
     if not ctx.params["non_serving"] and pods is not None and not serving_workload(pods, inventory):
         return
-    yield Problem(f"no HorizontalPodAutoscaler or ScaledObject targets {ref(workload)}: it runs "
+    yield Problem(f"no HorizontalPodAutoscaler or ScaledObject targets {workload.local_ref}: it runs "
                   f"{plural(replicas, 'replica')} whatever the load", "/spec/replicas")
 
 
@@ -156,7 +155,7 @@ def utilization_without_request(autoscaler: Resource, ctx: CheckContext) -> Iter
     for resource, only, pointer, metric in _utilization_metrics(autoscaler):
         selected = [container for container in containers if only is None or container.name == only]
         if only is not None and not selected:
-            yield Problem(f"{metric} measures container {only}, which the pods of {ref(workload)} do not run: "
+            yield Problem(f"{metric} measures container {only}, which the pods of {workload.local_ref} do not run: "
                           f"the autoscaler cannot compute utilization and does not scale", pointer,
                           related=[ObjectRef.of(workload)])
             continue
@@ -166,7 +165,7 @@ def utilization_without_request(autoscaler: Resource, ctx: CheckContext) -> Iter
         if missing and resource not in defaulted:
             names = ", ".join(container.name for container in missing)
             who = f"container {names} requests" if len(missing) == 1 else f"containers {names} request"
-            yield Problem(f"{metric} scales {ref(workload)} on utilization, but {who} no {resource} (no request, "
+            yield Problem(f"{metric} scales {workload.local_ref} on utilization, but {who} no {resource} (no request, "
                           f"no limit, no LimitRange default): the autoscaler cannot compute utilization and does not "
                           f"scale",
                           pointer, related=[ObjectRef.of(workload, missing[0].pointer)])
@@ -176,7 +175,7 @@ def utilization_without_request(autoscaler: Resource, ctx: CheckContext) -> Iter
 def autoscaler_conflict(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
     scalers = autoscalers(ctx.inventory, workload)
     if len(scalers) > 1:
-        names = ", ".join(ref(scaler) for scaler in scalers)
-        yield Problem(f"{ref(workload)} is scaled by {len(scalers)} autoscalers ({names}): each overwrites the "
+        names = ", ".join(scaler.local_ref for scaler in scalers)
+        yield Problem(f"{workload.local_ref} is scaled by {len(scalers)} autoscalers ({names}): each overwrites the "
                       f"replica count the other sets, so the workload flaps between their decisions",
                       related=[ObjectRef.of(scaler) for scaler in scalers])

@@ -21,7 +21,6 @@ from tbyte_policy.checks.workload_ports import (
     port_name,
     port_number,
     protocol_of,
-    workload_name,
     workload_names,
     workload_pods,
 )
@@ -83,7 +82,7 @@ def policed_pods(resource: Resource, inventory: Inventory) -> PodView | None:
 
 
 def labels_pointer(resource: Resource, pods: PodView) -> str:
-    if resource.kind == "Rollout" and isinstance(resource.spec.get("workloadRef"), dict):
+    if pods.template_holder is not None:
         return "/spec/workloadRef"
     return pods.pointer.removesuffix("/spec") + "/metadata/labels"
 
@@ -127,7 +126,7 @@ def pods_not_isolated(resource: Resource, ctx: CheckContext) -> Iterator[Problem
     if any(direction in policy_types(policy) for policy in selecting):
         return
     exposure = {INGRESS: "accept connections from anywhere", EGRESS: "may connect anywhere"}[direction]
-    message = (f"no NetworkPolicy in namespace {resource.namespace} selects the pods of {workload_name(pods)} for "
+    message = (f"no NetworkPolicy in namespace {resource.namespace} selects the pods of {pods.resource.local_ref} for "
                f"{direction.lower()}; they {exposure}")
     if selecting:
         message += f" (selected by {policies_named(selecting)}, but not for {direction.lower()})"
@@ -231,7 +230,7 @@ def egress_dns_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Proble
     if missing:
         effect = ("name lookups from these pods fail" if "UDP" in missing
                   else "DNS answers too large for UDP fail")
-        yield Problem(f"the egress of the pods of {workload_name(pods)} is restricted (by "
+        yield Problem(f"the egress of the pods of {pods.resource.local_ref} is restricted (by "
                       f"{policies_named(restricting)}) and no egress rule allows DNS on port "
                       f"53/{' or '.join(missing)}: {effect}",
                       labels_pointer(resource, pods), related=[ObjectRef.of(policy) for policy in restricting])
@@ -359,7 +358,7 @@ def service_ingress_blocked(service: Resource, ctx: CheckContext) -> Iterator[Pr
                    for rule in rules):
                 continue
             label = entry.get("name") or entry.get("port")
-            yield Problem(f"port {label} of Service {service.name} reaches no pod of {workload_name(pods)}: "
+            yield Problem(f"port {label} of Service {service.name} reaches no pod of {pods.resource.local_ref}: "
                           f"{policies_named(isolating)} isolate{'s' if len(isolating) == 1 else ''} them for "
                           f"ingress and no ingress rule admits {name or number}/{protocol} from anywhere, so every "
                           f"connection through the Service times out",
@@ -404,7 +403,7 @@ def api_server_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator
     isolating, rules = _egress_rules(pods, inventory)
     if not isolating or any(_allows_off_cluster(rule, None, "TCP") for rule in rules):
         return
-    yield Problem(f"the pods of {workload_name(pods)} call the Kubernetes API as ServiceAccount {account_name}, "
+    yield Problem(f"the pods of {pods.resource.local_ref} call the Kubernetes API as ServiceAccount {account_name}, "
                   f"but {policies_named(isolating)} restrict{'s' if len(isolating) == 1 else ''} their egress and "
                   f"no egress rule allows TCP to an ipBlock: the API server is not a pod that a pod or namespace "
                   f"selector could admit, so every API call times out",
@@ -517,7 +516,7 @@ def service_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator[Pr
             external = service.spec.get("externalName")
             destination = (f"outside the cluster (ExternalName {external})" if isinstance(external, str)
                            else "its pods")
-            yield Problem(f"{where} points the pods of {workload_name(pods)} at Service {service.name}, but "
+            yield Problem(f"{where} points the pods of {pods.resource.local_ref} at Service {service.name}, but "
                           f"{policies_named(isolating)} restrict{'s' if len(isolating) == 1 else ''} their egress "
                           f"and no egress rule admits {f'port {port}' if port else 'its ports'} to {destination}: "
                           f"the connections time out", pointer,

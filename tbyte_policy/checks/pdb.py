@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.scalability import singleton_by_design
 from tbyte_policy.checks.selector_targets import resolve
-from tbyte_policy.checks.workloads import Scale, is_zero, plural, ref, scale, scaled_value
+from tbyte_policy.checks.workloads import Scale, is_zero, plural, scale, scaled_value
 from tbyte_policy.inventory import SCALABLE_KINDS, Inventory
 from tbyte_policy.model import ObjectRef, PodView, Problem, Resource
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches
@@ -40,7 +40,7 @@ def single_replica_without_pdb(workload: Resource, ctx: CheckContext) -> Iterato
     found = _unbudgeted(workload, ctx, single_replica=True)
     if found is None or singleton_by_design(found[0], ctx.inventory, ctx.params["non_serving"]):
         return
-    yield Problem(f"{ref(workload)} runs a single replica and no PodDisruptionBudget selects its pod: a node "
+    yield Problem(f"{workload.local_ref} runs a single replica and no PodDisruptionBudget selects its pod: a node "
                   "drain or cluster upgrade evicts it unannounced, and only a second replica makes a budget useful")
 
 
@@ -53,8 +53,8 @@ def workload_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Prob
     pods, size = found
     runs = plural(size.high, "replica") if size.low == size.high else f"{size.low}-{size.high} replicas"
     if size.autoscaler is not None:
-        runs += f" ({ref(size.autoscaler)})"
-    yield Problem(f"{ref(workload)} runs {runs} and no PodDisruptionBudget selects its pods "
+        runs += f" ({size.autoscaler.local_ref})"
+    yield Problem(f"{workload.local_ref} runs {runs} and no PodDisruptionBudget selects its pods "
                   f"({_describe_labels(pods.labels)}): a node drain or cluster upgrade may evict them all at once",
                   related=[ObjectRef.of(size.autoscaler)] if size.autoscaler else [])
 
@@ -82,16 +82,14 @@ def _covered(inventory: Inventory, pdb: Resource) -> tuple[list[Resource], int |
     workloads, total, sources, countable = [], 0, [], True
     for pods in inventory.pods_matching(pdb.namespace, pdb.spec.get("selector")):
         workload = pods.resource
-        if workload in inventory.workload_ref_targets:  # its pods are its Rollout's
-            continue
         workloads.append(workload)
         if workload.kind in SCALABLE_KINDS:
             size = scale(inventory, workload)
             total += size.low
-            sources.append(f"{ref(workload)} at {size.low_source}")
+            sources.append(f"{workload.local_ref} at {size.low_source}")
         elif workload.kind == "Pod":
             total += 1
-            sources.append(ref(workload))
+            sources.append(workload.local_ref)
         else:
             countable = False
     return workloads, (total if workloads and countable else None), "; ".join(sources)
@@ -128,8 +126,8 @@ def pdb_overlap(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
     budgets = sorted(ctx.inventory.pdbs.matching(workload.namespace, pods.labels), key=lambda pdb: pdb.name)
     if len(budgets) > 1:
         names = ", ".join(pdb.name for pdb in budgets)
-        yield Problem(f"the pods of {ref(workload)} are selected by {len(budgets)} PodDisruptionBudgets ({names}): "
-                      f"the eviction API refuses pods with more than one budget, so drains stall on them",
+        yield Problem(f"the pods of {workload.local_ref} are selected by {len(budgets)} PodDisruptionBudgets "
+                      f"({names}): the eviction API refuses pods with more than one budget, so drains stall on them",
                       related=[ObjectRef.of(pdb) for pdb in budgets])
 
 

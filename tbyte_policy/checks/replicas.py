@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.scalability import singleton_by_design
-from tbyte_policy.checks.workloads import autoscalers, declared_replicas, exposure, plural, ref
+from tbyte_policy.checks.workloads import autoscalers, declared_replicas, exposure, plural
 from tbyte_policy.model import ObjectRef, Problem, Resource, integer
 
 
@@ -21,7 +21,7 @@ def too_few_replicas(workload: Resource, ctx: CheckContext) -> Iterator[Problem]
     replicas = declared_replicas(workload)
     if ctx.params["at_least"] <= replicas < ctx.params["fewer_than"]:
         declared = "" if integer(workload.spec.get("replicas")) is not None else " (spec.replicas unset: the default)"
-        yield Problem(f"{ref(workload)} runs {plural(replicas, 'replica')}{declared} and no autoscaler: "
+        yield Problem(f"{workload.local_ref} runs {plural(replicas, 'replica')}{declared} and no autoscaler: "
                       f"{exposure(replicas)}", "/spec/replicas")
 
 
@@ -31,6 +31,6 @@ def replicas_with_autoscaler(workload: Resource, ctx: CheckContext) -> Iterator[
     scalers = autoscalers(ctx.inventory, workload)
     if replicas is None or not scalers:
         return
-    yield Problem(f"{ref(workload)} sets spec.replicas: {replicas} while {ref(scalers[0])} manages its scale: every "
-                  f"apply resets the count to {replicas} until the autoscaler corrects it again",
+    yield Problem(f"{workload.local_ref} sets spec.replicas: {replicas} while {scalers[0].local_ref} manages its "
+                  f"scale: every apply resets the count to {replicas} until the autoscaler corrects it again",
                   "/spec/replicas", related=[ObjectRef.of(scalers[0])])

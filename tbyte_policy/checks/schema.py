@@ -88,7 +88,7 @@ def removed_api(api_version: str, kind: str, kubernetes_version: str | None) -> 
         return None
     target = schemas.parse_kubernetes_version(kubernetes_version)
     if entry.product == "Kubernetes" and target is not None \
-            and target < schemas.parse_kubernetes_version(entry.removed_in):
+            and target < schemas.release_of(entry.removed_in):
         return None
     return entry
 
@@ -152,21 +152,19 @@ def selector_matches_template(workload: Resource, ctx: CheckContext) -> Iterator
     if not isinstance(selector, dict) or set(selector) - {"matchLabels", "matchExpressions"} or pods is None:
         return  # a missing selector, or a Service-style map in its place, is a schema problem
     related, whose = [], "its pod template"
-    reference = mapping(workload.spec.get("workloadRef"))
-    if workload.kind == "Rollout" and reference:
-        holder = ctx.inventory.get(reference.get("kind") or "Deployment", workload.namespace, reference.get("name"))
-        if holder is not None:
-            related, whose = [ObjectRef.of(holder, "/spec/template/metadata/labels")], \
-                f"the pod template of {holder.kind}/{holder.name} (its workloadRef)"
+    holder = pods.template_holder
+    if holder is not None:
+        related, whose = [ObjectRef.of(holder, "/spec/template/metadata/labels")], \
+            f"the pod template of {holder.local_ref} (its workloadRef)"
     # Argo Rollouts has no admission webhook: its controller refuses the spec instead of the API server.
     outcome = "the Argo Rollouts controller marks it InvalidSpec and runs no pods" if workload.kind == "Rollout" \
         else f"the API server rejects the {workload.kind}"
     if selector_is_empty(selector) and workload.kind != "Job":
-        yield Problem(f"spec.selector of {workload.kind}/{workload.name} is empty, which would select every pod of "
+        yield Problem(f"spec.selector of {workload.local_ref} is empty, which would select every pod of "
                       f"the namespace: {outcome}", "/spec/selector", related=related)
     elif not label_selector_matches(selector, pods.labels):
         labels = ", ".join(f"{key}={value}" for key, value in pods.labels.items()) or "no labels"
-        yield Problem(f"spec.selector of {workload.kind}/{workload.name} ({describe_label_selector(selector)}) does "
+        yield Problem(f"spec.selector of {workload.local_ref} ({describe_label_selector(selector)}) does "
                       f"not match the labels of {whose} ({labels}): {outcome}", "/spec/selector", related=related)
 
 

@@ -23,12 +23,8 @@ def workload_pods(resource: Resource, inventory: Inventory) -> PodView | None:
     return inventory.pods_of(resource)
 
 
-def workload_name(pods: PodView) -> str:
-    return f"{pods.resource.kind}/{pods.resource.name}"
-
-
 def workload_names(pods_list: Iterable[PodView]) -> str:
-    return ", ".join(sorted({workload_name(pods) for pods in pods_list}))
+    return ", ".join(sorted({pods.resource.local_ref for pods in pods_list}))
 
 
 def protocol_of(entry: dict) -> str:

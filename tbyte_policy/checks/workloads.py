@@ -16,10 +16,6 @@ _BOUNDS = {"HorizontalPodAutoscaler": (("minReplicas", 1), ("maxReplicas", None)
            "ScaledObject": (("minReplicaCount", 0), ("maxReplicaCount", 100))}
 
 
-def ref(resource: Resource) -> str:
-    return f"{resource.kind}/{resource.name}"
-
-
 def declared_replicas(workload: Resource) -> int:
     """spec.replicas, which the API server defaults to 1."""
     replicas = integer(workload.spec.get("replicas"))
@@ -86,13 +82,13 @@ class Scale(NamedTuple):
         if self.autoscaler is None:
             return self._replicas
         note = "1 pod whenever it runs" if min_replicas(self.autoscaler) < self.low else ""
-        return f"{ref(self.autoscaler)} {bound_text(self.autoscaler, False, note)}"
+        return f"{self.autoscaler.local_ref} {bound_text(self.autoscaler, False, note)}"
 
     @property
     def high_source(self) -> str:
         if self.autoscaler is None:
             return self._replicas
-        return f"{ref(self.autoscaler)} {bound_text(self.autoscaler, upper=True)}"
+        return f"{self.autoscaler.local_ref} {bound_text(self.autoscaler, upper=True)}"
 
 
 def scale(inventory: Inventory, workload: Resource) -> Scale:

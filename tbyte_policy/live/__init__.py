@@ -1,9 +1,4 @@
-"""Live mode: audit objects read from a running cluster (needs the ``kubernetes`` extra).
+"""Live mode: the ``live`` command and the RBAC it needs; the cluster itself is read by ``sources.cluster``.
 
-Importing this package never imports ``kubernetes``; only :func:`collect` does.
+Importing this package never imports ``kubernetes``; only ``sources.cluster.collect`` does.
 """
-
-from .collect import Collection, LiveError, collect
-from .rbac import rbac_manifest
-
-__all__ = ["Collection", "LiveError", "collect", "rbac_manifest"]

@@ -9,20 +9,13 @@ from tbyte_policy.commands import Outputs, _error, deliver, prepare
 from tbyte_policy.config import ConfigError
 from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import Report, ReportError
-from tbyte_policy.loader import Document
-
-from .collect import ALL_KINDS, Collection, LiveError, collect
-
-
-def live_documents(objects: list[dict]) -> list[Document]:
-    """API objects as documents without a source file: findings locate them as kind/namespace/name."""
-    return [Document(path=None, line=None, column=None, body=body) for body in objects]
+from tbyte_policy.sources.cluster import ALL_KINDS, ClusterSource, Collection, LiveError, collect
 
 
 def audit_collection(collection: Collection, options: AuditOptions) -> Report:
     options = options._replace(namespace=collection.namespace or options.namespace)
     errors: list[ReportError] = []
-    resources = build_resources(live_documents(collection.objects), options.namespace, errors)
+    resources = build_resources(ClusterSource(collection.objects).load().documents, options.namespace, errors)
     return audit_resources(resources, options, "live", errors, collection.unreadable,
                            collected_kinds=[kind.kind for kind in ALL_KINDS])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from .collect import ALL_KINDS, NAMESPACE, Kind
+from tbyte_policy.sources.cluster import ALL_KINDS, NAMESPACE, Kind
 
 VERBS = ["get", "list"]
 RBAC_API = "rbac.authorization.k8s.io/v1"

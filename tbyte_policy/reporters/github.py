@@ -8,7 +8,6 @@ property values.
 from __future__ import annotations
 
 from tbyte_policy.findings import Report, ReportError
-from tbyte_policy.reporters import ref_name
 
 COMMANDS = {"critical": "error", "high": "error", "medium": "warning", "low": "notice", "info": "notice"}
 
@@ -16,11 +15,11 @@ COMMANDS = {"critical": "error", "high": "error", "medium": "warning", "low": "n
 def render(report: Report) -> str:
     lines = []
     for finding in report.active_findings:
-        resource = ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
+        resource = finding.resource.ref
         properties = _position(finding.location.path, finding.location.line, finding.location.column)
         properties.append(("title", f"{finding.rule_id} {finding.rule_name}"))
         lines.append(_command(COMMANDS[finding.severity], properties, f"{resource}: {finding.message}"))
-    for command, entries in (("error", [*report.errors, *report.internal_errors]), ("warning", report.warnings)):
+    for command, entries in (("error", report.all_errors), ("warning", report.warnings)):
         lines.extend(_entry(command, entry) for entry in entries)
     lines.extend(_command("error", [("title", "tbyte-policy")], f"could not read {kind}: {reason}")
                  for kind, reason in sorted(report.unreadable_kinds.items()))

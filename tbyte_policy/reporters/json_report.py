@@ -28,7 +28,7 @@ def as_document(report: Report) -> dict[str, Any]:
             "by_severity": report.by_severity(),
         },
         "findings": [finding_document(finding) for finding in report.findings],
-        "errors": [_error(error) for error in [*report.errors, *report.internal_errors]],
+        "errors": [_error(error) for error in report.all_errors],
         "warnings": [_error(warning) for warning in report.warnings],
     }
     if report.unreadable_kinds:

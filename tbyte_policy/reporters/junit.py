@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.reporters import location_text, ref_name
+from tbyte_policy.reporters import location_text
 
 TOOL_SUITE = "tbyte-policy"
 # Characters XML 1.0 cannot carry, even escaped; they could come from names in the scanned input.
@@ -45,7 +45,7 @@ class _Suite:
 
     def outcome(self, case: ET.Element, tag: str, message: str, text: str | None = None, **attributes: str) -> None:
         self.counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[tag]] += 1
-        element = ET.SubElement(case, tag, message=_clean(message), **attributes)
+        element = ET.SubElement(case, tag, {"message": _clean(message), **attributes})
         if text:
             element.text = _clean(text)
 
@@ -57,7 +57,7 @@ def render(report: Report) -> str:
         return suites.setdefault(name, _Suite(name))
 
     for finding in report.findings:
-        resource = ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
+        resource = finding.resource.ref
         name = f"{finding.rule_id} {finding.rule_name}" + (f" [{finding.container}]" if finding.container else "")
         target = suite(finding.location.path or resource)
         case = target.case(resource, name, finding.location.pointer or "/", file=finding.location.path,
@@ -66,7 +66,7 @@ def render(report: Report) -> str:
             target.outcome(case, "skipped", f"suppressed: {finding.suppression_reason}")
         else:
             target.outcome(case, "failure", finding.message, _details(finding), type=finding.severity)
-    for error in [*report.errors, *report.internal_errors]:
+    for error in report.all_errors:
         _error(suite(error.path or TOOL_SUITE), error)
     for kind, reason in sorted(report.unreadable_kinds.items()):
         tool = suite(TOOL_SUITE)
@@ -92,7 +92,7 @@ def render(report: Report) -> str:
 def _details(finding: Finding) -> str:
     location = location_text(finding) + (f":{finding.location.column}" if finding.location.path
                                          and finding.location.line and finding.location.column else "")
-    resource = ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
+    resource = finding.resource.ref
     lines = [f"{finding.severity} {finding.rule_id} {finding.rule_name}: {finding.message}",
              f"resource: {resource}" + (f" (container {finding.container})" if finding.container else ""),
              f"location: {location} ({finding.location.pointer or '/'})"]
@@ -100,7 +100,7 @@ def _details(finding: Finding) -> str:
         lines.append(f"helm source: {finding.location.helm_source}")
     for ref in finding.related:
         at = f" ({ref.path}:{ref.line})" if ref.path and ref.line else (f" ({ref.path})" if ref.path else "")
-        lines.append(f"related: {ref_name(ref.kind, ref.namespace, ref.name)}{at}")
+        lines.append(f"related: {ref.ref}{at}")
     if finding.remediation:
         lines.append(f"fix: {finding.remediation}")
     return "\n".join(lines)

@@ -7,8 +7,8 @@ from collections import Counter
 from itertools import groupby
 
 from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
-from tbyte_policy.reporters import location_text, ref_name
-from tbyte_policy.reporters.table import _resource_key, summary_line
+from tbyte_policy.reporters import location_text, summary_line
+from tbyte_policy.reporters.table import _resource_key
 
 
 def render(report: Report) -> str:
@@ -30,7 +30,7 @@ def render(report: Report) -> str:
         parts.append(f"<details>\n<summary>{len(suppressed)} suppressed</summary>\n\n"
                      "| resource | rule | message | reason |\n| --- | --- | --- | --- |\n" + "\n".join(rows)
                      + "\n\n</details>\n")
-    problems = [("Error", entry) for entry in [*report.errors, *report.internal_errors]]
+    problems = [("Error", entry) for entry in report.all_errors]
     problems += [("Warning", entry) for entry in report.warnings]
     if problems or report.unreadable_kinds:
         lines = ["### Errors and warnings\n"]
@@ -56,7 +56,7 @@ def _resource_block(findings: list[Finding]) -> str:
 
 
 def _ref(finding: Finding) -> str:
-    return ref_name(finding.resource.kind, finding.resource.namespace, finding.resource.name)
+    return finding.resource.ref
 
 
 

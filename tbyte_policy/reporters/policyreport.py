@@ -31,7 +31,7 @@ def as_document(report: Report) -> dict[str, Any]:
     if len(namespaces) == 1:
         metadata["namespace"] = namespaces.pop()
     results = [_result(finding) for finding in report.findings]
-    results += [_error(error.message, error.path, error.line) for error in [*report.errors, *report.internal_errors]]
+    results += [_error(error.message, error.path, error.line) for error in report.all_errors]
     results += [_error(f"could not read {kind}: {reason}", None, None)
                 for kind, reason in sorted(report.unreadable_kinds.items())]
     summary = dict.fromkeys(("pass", "fail", "warn", "error", "skip"), 0)

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.loader import STDIN_PATH
+from tbyte_policy.findings import Finding, Report, ReportError, ResourceId
 from tbyte_policy.model import ObjectRef
-from tbyte_policy.reporters import ref_name
 from tbyte_policy.ruledocs import rule_markdown
+from tbyte_policy.sources.files import STDIN_PATH
 
 if TYPE_CHECKING:
     from tbyte_policy.catalogue import Rule
@@ -38,8 +37,8 @@ def render(report: Report, *, base: Path | None = None) -> str:
 def as_document(report: Report, *, base: Path | None = None) -> dict[str, Any]:
     base = base or Path.cwd()
     rule_index = {rule.id: index for index, rule in enumerate(report.rules)}
-    failed = bool(report.errors or report.internal_errors or report.unreadable_kinds)
-    notifications = [_notification("error", error, base) for error in [*report.errors, *report.internal_errors]]
+    failed = bool(report.all_errors or report.unreadable_kinds)
+    notifications = [_notification("error", error, base) for error in report.all_errors]
     notifications += [{"level": "error", "message": {"text": f"could not read {kind}: {reason}"}}
                       for kind, reason in sorted(report.unreadable_kinds.items())]
     notifications += [_notification("warning", warning, base) for warning in report.warnings]
@@ -81,7 +80,7 @@ def _result(finding: Finding, rule_index: dict[str, int], base: Path) -> dict[st
     physical = _physical(finding.location.path, finding.location.line, finding.location.column, base)
     if physical:
         location["physicalLocation"] = physical
-    location["logicalLocations"] = [_logical(resource.kind, resource.namespace, resource.name)]
+    location["logicalLocations"] = [_logical(resource)]
     result: dict[str, Any] = {"ruleId": finding.rule_id}
     if finding.rule_id in rule_index:
         result["ruleIndex"] = rule_index[finding.rule_id]
@@ -116,8 +115,8 @@ def _related(index: int, ref: ObjectRef, base: Path) -> dict[str, Any]:
     physical = _physical(ref.path, ref.line, None, base)
     if physical:
         related["physicalLocation"] = physical
-    related["logicalLocations"] = [_logical(ref.kind, ref.namespace, ref.name)]
-    related["message"] = {"text": ref_name(ref.kind, ref.namespace, ref.name)}
+    related["logicalLocations"] = [_logical(ref)]
+    related["message"] = {"text": ref.ref}
     return related
 
 
@@ -152,5 +151,5 @@ def artifact_location(path: str, base: Path) -> dict[str, str]:
     return {"uri": quote(candidate.as_posix()), "uriBaseId": SRCROOT}
 
 
-def _logical(kind: str, namespace: str | None, name: str) -> dict[str, str]:
-    return {"name": name, "fullyQualifiedName": ref_name(kind, namespace, name), "kind": "resource"}
+def _logical(named: ResourceId | ObjectRef) -> dict[str, str]:
+    return {"name": named.name, "fullyQualifiedName": named.ref, "kind": "resource"}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tbyte_policy import reference
-from tbyte_policy.loader import load_paths
+from tbyte_policy.sources.files import load_paths
 
 from .k8s_api_server import BUILTIN_RESOURCES, CRD_RESOURCES
 

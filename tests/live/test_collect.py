@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tbyte_policy.live import Collection, LiveError, collect, rbac_manifest
-from tbyte_policy.live.collect import ALL_KINDS, KINDS
+from tbyte_policy.live.rbac import rbac_manifest
+from tbyte_policy.sources.cluster import ALL_KINDS, KINDS, Collection, LiveError, collect
 
 from .k8s_api_server import PARTIAL_ACCEPT, parse_label_selector
 
@@ -271,7 +271,7 @@ def test_secret_values_never_reach_verbose_output(k8s_server, capsys):
 def test_kubernetes_is_not_imported_at_module_import():
     import subprocess
 
-    code = "import sys, tbyte_policy.live.collect, tbyte_policy.live.rbac; print('kubernetes' in sys.modules)"
+    code = "import sys, tbyte_policy.sources.cluster, tbyte_policy.live.rbac; print('kubernetes' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -22,11 +22,10 @@ from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import load_catalogue
 from tbyte_policy.cli import app
 from tbyte_policy.findings import Report
-from tbyte_policy.live import collect
-from tbyte_policy.live.collect import ALL_KINDS, KINDS
 from tbyte_policy.live.command import audit_collection
 from tbyte_policy.live.rbac import rbac_manifest, rbac_objects
 from tbyte_policy.reporters import FORMATS
+from tbyte_policy.sources.cluster import ALL_KINDS, KINDS, collect
 
 from .cluster_fixtures import (
     BROKEN,
@@ -229,7 +228,7 @@ def test_in_cluster_service_account(k8s_server, certificate, tmp_path, monkeypat
     (account / "token").write_text("in-cluster-token\n")
     (account / "ca.crt").write_text(Path(certificate[0]).read_text())
     (account / "namespace").write_text(NS)
-    monkeypatch.setattr(sys.modules["tbyte_policy.live.collect"], "SERVICE_ACCOUNT_DIR", str(account))
+    monkeypatch.setattr(sys.modules["tbyte_policy.sources.cluster"], "SERVICE_ACCOUNT_DIR", str(account))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", server.url.rsplit(":", 1)[1])
     monkeypatch.delenv("KUBECONFIG", raising=False)

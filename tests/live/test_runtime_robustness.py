@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from test_robustness import garbage, parent_of, paths_of
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources
-from tbyte_policy.live.command import live_documents
 from tbyte_policy.reporters import render
+from tbyte_policy.sources.cluster import ClusterSource
 
 from .cluster_fixtures import broken
 
@@ -44,7 +44,8 @@ def mutated_objects(draw):
 @given(mutated_objects())
 def test_mutated_live_objects_never_crash_the_audit(objects):
     errors = []
-    report = audit_resources(build_resources(live_documents(objects), "tbyte", errors), OPTIONS, "live", errors)
+    resources = build_resources(ClusterSource(objects).load().documents, "tbyte", errors)
+    report = audit_resources(resources, OPTIONS, "live", errors)
     assert report.internal_errors == []
     render("table", report)
     render("json", report)

@@ -1,4 +1,4 @@
-"""Read-only collection of a namespace's (or the cluster's) objects from a live API server.
+"""The cluster source: a namespace's (or the cluster's) objects, read from a live API server.
 
 The ``kubernetes`` client is imported lazily, inside functions, so the rest of
 tbyte-policy works without it.  Only GET requests are issued: one list per kind
@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote
+
+from tbyte_policy.sources import Document, LoadResult
 
 INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
 SECRET_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -102,6 +104,19 @@ class Collection:
     skipped_crds: list[str] = field(default_factory=list)  # kinds whose CRD is not installed
     requests: int = 0
     namespace: str | None = None  # the audited namespace (None with --all-namespaces)
+
+
+class ClusterSource:
+    """The objects a collection holds, as documents without a source file: findings locate them as
+    ``Kind/namespace/name``."""
+
+    def __init__(self, objects: list[dict]) -> None:
+        self.objects = objects
+
+    def load(self) -> LoadResult:
+        result = LoadResult()
+        result.documents = [Document(path=None, line=None, column=None, body=body) for body in self.objects]
+        return result
 
 
 class _KindUnreadable(Exception):
