@@ -24,7 +24,9 @@ from tbyte_policy.config import Config, configure_rules
 from tbyte_policy.sources.yaml_documents import load_text
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CRDS = REPO.parent / "shared" / "schemas" / "crds"
+# ../shared beside the checkout, or beside a folder above it (a worktree under the main checkout's parent).
+SHARED = next((parent / "shared" for parent in REPO.parents if (parent / "shared").is_dir()), REPO.parent / "shared")
+SHARED_CRDS = SHARED / "schemas" / "crds"
 CATALOGUE = {rule.id: rule for rule in load_catalogue()}
 
 
@@ -272,7 +274,7 @@ def test_vendored_crd_schemas_are_what_the_vendoring_script_makes_of_the_upstrea
 
 
 def test_the_realworld_custom_resources_validate_except_the_documented_negative_examples():
-    corpus = REPO.parent / "shared" / "realworld"
+    corpus = SHARED / "realworld"
     if not corpus.is_dir():
         pytest.skip("../shared/realworld is not beside this checkout")
     report = scan_paths([str(corpus)], AuditOptions(rules=[CATALOGUE["SCH001"].with_overrides(enabled=True)]))
