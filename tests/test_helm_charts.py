@@ -56,11 +56,12 @@ DEFAULT_FINDINGS = {
     # app: `resources: {}` from `toYaml .Values.resources` under the literal `resources:` key (line 27)
     *{(rule, "Deployment/default/release-name-shop", "app", DEPLOYMENT, 27, 11, 55)
       for rule in ("RES001", "RES002", "RES003", "RES004")},
-    # proxy (inside `if .Values.sidecar.enabled`) has no resources: its list item, line 30
+    # proxy (inside `if .Values.sidecar.enabled`) has no resources: its list item, line 30. Neither it nor redis
+    # declares a port and no Service selects redis: they serve nothing, so the probe rules leave them alone.
     *{(rule, "Deployment/default/release-name-shop", "proxy", DEPLOYMENT, 30, 11, 57)
-      for rule in ("PRB002", "RES001", "RES002", "RES003", "RES004")},
+      for rule in ("RES001", "RES002", "RES003", "RES004")},
     *{(rule, "StatefulSet/default/release-name-redis", "redis", STATEFULSET, 15, 11, 78)
-      for rule in ("PRB002", "RES001", "RES002", "RES003", "RES004")},
+      for rule in ("RES001", "RES002", "RES003", "RES004")},
     ("RES004", "CronJob/default/release-name-batch", "work", CRONJOB, 17, 17, 101),  # limits has no cpu
 }
 
@@ -97,7 +98,7 @@ def test_values_files_set_and_set_string_as_helm_template_has_them():
     # values-prod sets resources, drops the sidecar and redis; --set brings redis back (--set wins over -f)
     assert placed(report) == {
         *{(rule, "StatefulSet/shop/web-redis", "redis", STATEFULSET, 15, 11, 79)
-          for rule in ("PRB002", "RES001", "RES002", "RES003", "RES004")},
+          for rule in ("RES001", "RES002", "RES003", "RES004")},
         ("RES004", "CronJob/shop/web-batch", "work", CRONJOB, 17, 17, 102),
     }
     documents = load_all(scan_inputs(["shop"], render=render)).documents
@@ -111,7 +112,7 @@ def test_helm_tests_are_left_out_unless_asked_for():
     assert default == {"release-name-shop", "release-name-shop-settings", "release-name-redis", "release-name-batch"}
     report = scan(["shop"], RenderOptions(include_tests=True))
     tests = placed(report) - DEFAULT_FINDINGS
-    every = ("PRB001", "PRB002", "RES001", "RES002", "RES003", "RES004")
+    every = ("RES001", "RES002", "RES003", "RES004")  # test pods serve nothing: no probe rules
     assert tests == {
         *{(rule, "Pod/default/release-name-shop-test", "wget", "shop/templates/tests/test-connection.yaml", 10, 7, 128)
           for rule in every},
@@ -172,18 +173,18 @@ def test_every_format_points_at_the_template():
                for name in ("json", "sarif", "github", "junit", "markdown")}
     assert {result.exit_code for result in results.values()} == {0}
     finding = next(entry for entry in json.loads(results["json"].output)["findings"]
-                   if entry["rule_id"] == "PRB002" and entry["container"] == "proxy")
+                   if entry["rule_id"] == "RES004" and entry["container"] == "proxy")
     assert finding["location"] == {"path": DEPLOYMENT, "line": 30, "column": 11,
-                                   "pointer": "/spec/template/spec/containers/1", "helm_source": DEPLOYMENT,
+                                   "pointer": "/spec/template/spec/containers/1/resources", "helm_source": DEPLOYMENT,
                                    "rendered": {"tool": "helm", "input": "shop", "line": 57, "column": 11}}
     sarif = json.loads(results["sarif"].output)["runs"][0]["results"]
-    result = next(entry for entry in sarif if entry["ruleId"] == "PRB002" and
+    result = next(entry for entry in sarif if entry["ruleId"] == "RES004" and
                   entry["properties"].get("container") == "proxy")
     assert result["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": DEPLOYMENT, "uriBaseId": "%SRCROOT%"},
         "region": {"startLine": 30, "startColumn": 11}}
     assert result["properties"]["rendered"] == {"tool": "helm", "input": "shop", "line": 57, "column": 11}
-    assert "::warning file=shop/templates/deployment.yaml,line=30,col=11,title=PRB002 liveness-probe-missing::" \
+    assert "::warning file=shop/templates/deployment.yaml,line=30,col=11,title=RES004 cpu-limit-missing::" \
         in results["github"].output
     assert f'file="{DEPLOYMENT}" line="30"' in results["junit"].output
     assert "line 57 of helm template shop" in results["junit"].output
