@@ -206,19 +206,21 @@ class Store:
         self.objects: dict[Resource, list[dict]] = {r: [] for r in self.resources}
         namespaces = set()
         for obj in objects:
-            self.add(obj)
+            self.add(obj, keep_sorted=False)  # sorted once below: 50,000 sorted inserts take minutes
             ns = obj.get("metadata", {}).get("namespace")
             if ns:
                 namespaces.add(ns)
         have = {o["metadata"]["name"] for o in self.objects[self.by_kind[("v1", "Namespace")]]}
         for ns in sorted(namespaces - have):
-            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, keep_sorted=False)
+        for stored in self.objects.values():
+            stored.sort(key=_sort_key)
 
     @property
     def resource_version(self) -> str:
         return str(next(self._rv))
 
-    def add(self, obj: dict) -> None:
+    def add(self, obj: dict, keep_sorted: bool = True) -> None:
         obj = copy.deepcopy(obj)
         key = (obj.get("apiVersion"), obj.get("kind"))
         res = self.by_kind.get(key)
@@ -248,7 +250,12 @@ class Store:
             ],
         )
         self.objects[res].append(obj)
-        self.objects[res].sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        if keep_sorted:
+            self.objects[res].sort(key=_sort_key)
+
+
+def _sort_key(obj: dict) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 # ---------------------------------------------------------------- the server
