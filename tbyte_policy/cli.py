@@ -207,7 +207,9 @@ def live(
     kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file(s) [default: $KUBECONFIG, "
                                                                         "~/.kube/config, or the in-cluster account]."),
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds each API request may take, its answer included."),
+    deadline: float = typer.Option(600.0, "--deadline", min=0,
+                                   help="Seconds all the audit's API requests may take together (0: no limit)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
     chunk_size: int = typer.Option(0, "--chunk-size", min=0,
                                    help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
@@ -231,7 +233,7 @@ def live(
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
-                              chunk_size=chunk_size))
+                              chunk_size=chunk_size, deadline=deadline or None))
 
 
 @live_app.command("rbac")

@@ -12,6 +12,7 @@ from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.loader import Document
 
 from .collect import ALL_KINDS, Collection, LiveError, collect
+from .transport import Deadline
 
 
 def live_documents(objects: list[dict]) -> list[Document]:
@@ -29,17 +30,19 @@ def audit_collection(collection: Collection, options: AuditOptions) -> Report:
 
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
              context: str | None, timeout: float, verbose: bool, config_path: Path | None,
-             chunk_size: int = 0) -> int:
+             chunk_size: int = 0, deadline: float | None = None) -> int:
     try:
         targets = outputs.targets()
         options = prepare([], config_path, None)
-    except (ValueError, ConfigError) as exc:
+        run_deadline = Deadline.after(deadline) if deadline else None
+    except (ValueError, ConfigError, LiveError) as exc:
         _error(str(exc))
         return EXIT_INPUT
     with cyclic_gc_paused():
         try:
             collection = collect(namespace, kubeconfig=kubeconfig, context=context, timeout=timeout,
-                                 all_namespaces=all_namespaces, verbose=verbose, chunk_size=chunk_size)
+                                 all_namespaces=all_namespaces, verbose=verbose, chunk_size=chunk_size,
+                                 deadline=run_deadline)
         except LiveError as exc:
             _error(str(exc))
             return EXIT_INPUT

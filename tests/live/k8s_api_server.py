@@ -5,7 +5,8 @@ Kubernetes REST API (discovery, GET/list of a fixed set of resources, label
 selectors, limit/continue pagination, metadata-only lists, ``Status`` error
 bodies) for the real ``kubernetes`` Python client to be pointed at it through a
 kubeconfig file.  Fault knobs (see :class:`Knobs`) let a test make it refuse,
-fail, hang or leak.  Every request is recorded.
+fail, hang, leak, trickle or answer with something else than it was asked for.
+Every request is recorded.
 
 Nothing here imports the project: the tests drive it only through HTTP.
 """
@@ -101,6 +102,16 @@ class Knobs:
     hang: set[str] = field(default_factory=set)
     # metadata-only lists still carry data/stringData/type
     leaky_metadata: bool = False
+
+    # --- answers that are slow or not what was asked for (issue 20) ---
+    # plural or request path -> the 200 answer to send instead (a JSON value, or bytes sent as they are)
+    answers: dict[str, object] = field(default_factory=dict)
+    # plural -> "cycle": continue tokens a -> b -> a ...; "endless": a new token on every page
+    continue_tokens: dict[str, str] = field(default_factory=dict)
+    # plural -> seconds over which the answer's body is sent, a piece at a time (headers at once)
+    trickle_body: dict[str, float] = field(default_factory=dict)
+    # plural -> seconds over which the status line and headers are sent, a piece at a time
+    trickle_headers: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -349,6 +360,9 @@ class FakeK8sServer:
             code = self.knobs.errors.get(resource or "", self.knobs.errors.get("*"))
             if code:
                 raise _ApiError(code, self._error_message(code, resource, route))
+            answer = self.knobs.answers.get(resource or "", self.knobs.answers.get(path))
+            if answer is not None:
+                return 200, answer
             if route is None:
                 raise _ApiError(404, "the server could not find the requested resource")
             partial = _wants_partial(accept, list_request=route[1] == "list")
@@ -435,6 +449,8 @@ class FakeK8sServer:
             except ValueError as e:
                 raise _ApiError(400, f"unable to parse requirement: {e}") from None
             objs = [o for o in objs if pred(o["metadata"].get("labels"))]
+        if plural in self.knobs.continue_tokens:
+            return self._misleading_page(res, objs, query, partial, self.knobs.continue_tokens[plural])
         start = 0
         token = query.get("continue")
         if token:
@@ -478,6 +494,35 @@ class FakeK8sServer:
             "metadata": meta,
             "items": [self._render(o, res, False, as_item=True) for o in page],
         }
+
+    def _misleading_page(self, res, objs, query, partial, mode):
+        """The first page again, with a continue token that cycles (a, b, a, ...) or never ends."""
+        token = query.get("continue")
+        if mode == "cycle":
+            following = {None: "cycle-a", "cycle-a": "cycle-b", "cycle-b": "cycle-a"}[token]
+        else:
+            following = f"endless-{int(token.rpartition('-')[2]) + 1 if token else 1}"
+        page = objs[: int(query.get("limit") or 0) or len(objs)]
+        return {"kind": "PartialObjectMetadataList" if partial else f"{res.kind}List",
+                "apiVersion": "meta.k8s.io/v1" if partial else res.api_version,
+                "metadata": {"resourceVersion": self.store.resource_version, "continue": following},
+                "items": [self._render(o, res, partial, as_item=True) for o in page]}
+
+    def slowness(self, raw_path: str) -> tuple[float, float]:
+        """(seconds for the headers, seconds for the body) of the answer to this request."""
+        route = self._route(unquote(urlsplit(raw_path).path).rstrip("/") or "/")
+        resource = route[0] if route else ""
+        return self.knobs.trickle_headers.get(resource, 0.0), self.knobs.trickle_body.get(resource, 0.0)
+
+    def trickle(self, out, data: bytes, seconds: float) -> None:
+        """Write ``data`` in about 50 pieces spread over ``seconds`` (stops when the server does)."""
+        pieces = max(1, min(50, len(data)))
+        size = -(-len(data) // pieces)
+        for start in range(0, len(data), size):
+            out.write(data[start:start + size])
+            out.flush()
+            if self._stopping.wait(seconds / pieces):
+                return
 
     def _render(self, obj, res, partial, *, as_item):
         obj = copy.deepcopy(obj)
@@ -572,7 +617,18 @@ def _make_handler(server: FakeK8sServer):
             if code == 0:  # hang knob: the server is stopping, say nothing
                 self.close_connection = True
                 return
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            header_seconds, body_seconds = server.slowness(self.path)
+            if header_seconds or body_seconds:
+                head = (f"HTTP/1.1 {code} {REASONS.get(code, 'OK')}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()
+                try:
+                    server.trickle(self.wfile, head, header_seconds)
+                    server.trickle(self.wfile, data, body_seconds)
+                except OSError:
+                    pass  # the client gave up
+                self.close_connection = True
+                return
             try:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
