@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources, cyclic_gc_paused
@@ -30,7 +31,10 @@ def audit_collection(collection: Collection, options: AuditOptions) -> Report:
 
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
              context: str | None, timeout: float, verbose: bool, config_path: Path | None,
-             chunk_size: int = 0, deadline: float | None = None) -> int:
+             chunk_size: int = 0, deadline: float | None = None, publish: bool = False) -> int:
+    if publish and all_namespaces:
+        _error("--publish writes the PolicyReport of one namespace: it cannot be used with --all-namespaces")
+        return EXIT_INPUT
     try:
         targets = outputs.targets()
         options = prepare([], config_path, None)
@@ -47,4 +51,24 @@ def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, k
             _error(str(exc))
             return EXIT_INPUT
         report = audit_collection(collection, options)
-    return deliver(report, outputs, targets, options)
+
+    def published(final: Report) -> bool:
+        """After the baselines, before the outputs: the audit's own report is written whatever happens here."""
+        from .publish import open_api
+        from .publish import publish as apply_report
+
+        assert collection.namespace is not None
+        try:
+            api = open_api(kubeconfig, context, timeout, run_deadline, verbose)
+            try:
+                done = apply_report(api, final, collection.namespace, collection.objects)
+            finally:
+                api.close()
+        except LiveError as exc:
+            _error(str(exc))
+            return False
+        if not outputs.quiet:
+            print(f"tbyte-policy: {done}", file=sys.stderr)
+        return True
+
+    return deliver(report, outputs, targets, options, before_output=published if publish else None)
