@@ -3,6 +3,7 @@ never any other write; every way it can fail is a one-line error and exit 2, the
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -280,3 +281,15 @@ def test_rbac_grants_exactly_the_requests_publishing_makes(k8s_server, first_run
     assert {(request.method, request.path) for request in server.requests_for("policyreports")} == \
            {("GET", REPORT_PATH), ("PATCH", REPORT_PATH)}
     assert needed <= grants and grants - needed <= {("create", ())}
+
+
+def test_no_secret_value_is_published(k8s_server):
+    from .cluster_fixtures import PLANTED_CONFIG, PLANTED_SECRET, PLANTED_USER
+
+    server = k8s_server(broken("container-config-error").objects, leaky_metadata=True)
+    result = live(server, "--quiet")
+    assert result.exit_code == 1, result.output
+    (apply,) = writes(server)
+    for value in (PLANTED_SECRET, PLANTED_USER, PLANTED_CONFIG):
+        assert value.encode() not in apply.body and base64.b64encode(value.encode()) not in apply.body
+    assert json.loads(apply.body)["summary"]["fail"] == len(BROKEN["container-config-error"].expected)
