@@ -251,7 +251,8 @@ def reference_check(
 
 
 live_app = typer.Typer(add_completion=False, invoke_without_command=True,
-                       help="Audit a live namespace through the Kubernetes API (read-only; needs the `live` extra).")
+                       help="Audit a live namespace through the Kubernetes API (reads only, but for --publish; needs "
+                            "the `live` extra).")
 app.add_typer(live_app, name="live")
 
 
@@ -264,7 +265,11 @@ def live(
     kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file(s) [default: $KUBECONFIG, "
                                                                         "~/.kube/config, or the in-cluster account]."),
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds each API request may take, its answer included."),
+    deadline: float = typer.Option(600.0, "--deadline", min=0,
+                                   help="Seconds all the audit's API requests may take together (0: no limit)."),
+    publish: bool = typer.Option(False, "--publish", help="Also create or update the namespace's PolicyReport "
+                                                          "tbyte-policy (server-side apply; the one write)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
     chunk_size: int = typer.Option(0, "--chunk-size", min=0,
                                    help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
@@ -281,7 +286,8 @@ def live(
     source: bool = SOURCE,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
-    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
+    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list), but for --publish; `live rbac` prints the
+    role it needs."""
     if ctx.invoked_subcommand is not None:
         return
     from tbyte_policy.live.command import run_live
@@ -289,7 +295,7 @@ def live(
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
-                              chunk_size=chunk_size))
+                              chunk_size=chunk_size, deadline=deadline or None, publish=publish))
 
 
 @live_app.command("rbac")
@@ -299,12 +305,19 @@ def live_rbac(
     service_account: str = typer.Option("tbyte-policy-audit", "--service-account", help="ServiceAccount to bind."),
     service_account_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
                                                             help="Its namespace [default: --namespace, else default]."),
+    publish: bool = typer.Option(False, "--publish", help="Also what `live --publish` needs: get, create and patch "
+                                                          "of its PolicyReport in --namespace."),
 ) -> None:
-    """Print the least-privilege RBAC (get and list, nothing else) the live audit needs."""
+    """Print the least-privilege RBAC the live audit needs (get and list; with --publish, the writing of its
+    PolicyReport too)."""
     from tbyte_policy.live.rbac import rbac_manifest
 
-    typer.echo(rbac_manifest(namespace=namespace, service_account=service_account,
-                             service_account_namespace=service_account_namespace), nl=False)
+    try:
+        manifest = rbac_manifest(namespace=namespace, service_account=service_account,
+                                 service_account_namespace=service_account_namespace, publish=publish)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(manifest, nl=False)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -122,14 +122,19 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
     return deliver(report, outputs, targets, options)
 
 
-def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:
-    """Apply the baselines, write every output, and return the run's exit code."""
+def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions,
+            before_output: Callable[[Report], bool] | None = None) -> int:
+    """Apply the baselines, write every output, and return the run's exit code. ``before_output`` (live
+    --publish) sees the report as it is written; when it fails (False), the outputs are still written and
+    the run exits 2."""
     report, failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
     if failure is not None:
         return failure
-    return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
+    succeeded = before_output(report) if before_output is not None else True
+    code = emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
                 color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high",
                 source=outputs.source)
+    return code if succeeded else EXIT_INPUT
 
 
 def apply_baselines(report: Report, baseline: Path | None,

@@ -105,16 +105,12 @@ class Resource:
 
     @property
     def controller_owner(self) -> dict | None:
-        for owner in sequence(self.metadata.get("ownerReferences")):
-            if isinstance(owner, dict) and owner.get("controller") is True:
-                return owner
-        return None
+        return controller_owner(self.raw)
 
     @property
     def managed_by_workload(self) -> bool:
         """A pod, ReplicaSet or Job that a workload controller owns: judged through that workload."""
-        kind = (self.controller_owner or {}).get("kind")
-        return isinstance(kind, str) and kind in POD_BEARING_KINDS
+        return managed_by_workload(self.raw)
 
     def get(self, pointer: str) -> Any:
         return resolve(self.raw, pointer)
@@ -229,6 +225,20 @@ def pod_view(resource: Resource, template_holder: Resource | None = None) -> Pod
         return None
     return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")),
                    template_holder)
+
+
+def controller_owner(raw: dict) -> dict | None:
+    """The ownerReference of an object's controller, if it has one."""
+    for owner in sequence(mapping(raw.get("metadata")).get("ownerReferences")):
+        if isinstance(owner, dict) and owner.get("controller") is True:
+            return owner
+    return None
+
+
+def managed_by_workload(raw: dict) -> bool:
+    """Whether a workload controller owns the object (it is judged through that workload, not on its own)."""
+    kind = (controller_owner(raw) or {}).get("kind")
+    return isinstance(kind, str) and kind in POD_BEARING_KINDS
 
 
 # --- typed access: a field of the wrong type reads as absent (the shape pass reports it) ---
