@@ -6,6 +6,10 @@
 The header is the file's leading ``# expect:`` lines; a fixture without any expects the rule to find
 nothing. The catalogue's own tests (tests/test_rules.py) read fixtures this way; ``rewrite_expectations``
 writes the header from what the rule finds, for a reviewer to read in the diff.
+
+A drift rule's fixture (``modes: [drift]``) holds the live objects, as the API server returns them; the
+rendered manifests they are compared with are in ``<fixture>.rendered.yaml`` beside it, which is no fixture
+of its own. Its expected lines are those of the finding's object, in whichever file that is.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
+from tbyte_policy.audit import AuditOptions, audit_documents, audit_resources, build_resources, scan_paths
 from tbyte_policy.catalogue import Rule
-from tbyte_policy.findings import ReportError
+from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.sources.files import load_paths
 
 EXPECT = re.compile(r"^#\s*expect:\s*(\S+)\s+(\S+)\s+(\d+|-)\s*$")
+RENDERED_SUFFIX = ".rendered.yaml"
 
 
 class Expectation(NamedTuple):
@@ -36,14 +41,38 @@ def expected_findings(text: str) -> set[Expectation]:
             for match in map(EXPECT.match, text.splitlines()) if match}
 
 
+def fixture_files(directory: Path) -> list[Path]:
+    """A rule's fixtures, in order (not the rendered manifests beside a drift rule's)."""
+    return sorted(path for path in directory.glob("*.yaml") if not path.name.endswith(RENDERED_SUFFIX))
+
+
+def rendered_beside(path: Path) -> Path:
+    """The rendered manifests a drift rule's fixture is compared with."""
+    return path.with_suffix(RENDERED_SUFFIX)
+
+
+def _drift_report(rule: Rule, path: Path) -> Report:
+    from tbyte_policy.drift import RenderedManifests
+
+    errors: list[ReportError] = []
+    live = build_resources(load_paths([str(path)]).documents, "default", errors)
+    loaded = load_paths([str(rendered_beside(path))])
+    manifests = build_resources(loaded.documents, "default", errors)
+    rendered = RenderedManifests(manifests, namespace=None, default_namespace="default")
+    return audit_resources(live, AuditOptions(rules=[rule]), "live", [*loaded.errors, *errors], rendered=rendered)
+
+
 def actual_findings(rule: Rule, path: Path) -> tuple[set[Expectation], list[ReportError]]:
     """What ``rule`` (enabled, whatever its default) reports on the fixture, and the internal errors it met.
 
     A rule that does not run in scan mode (the runtime family) is audited as live mode audits: its
-    fixtures hold objects as the API server returns them, status included.
+    fixtures hold objects as the API server returns them, status included. A drift rule compares them with
+    the rendered manifests beside the fixture.
     """
     rule = rule.with_overrides(enabled=True)
-    if "scan" in rule.modes:
+    if "drift" in rule.modes:
+        report = _drift_report(rule, path)
+    elif "scan" in rule.modes:
         report = scan_paths([str(path)], AuditOptions(rules=[rule]))
     else:
         report = audit_documents(load_paths([str(path)]), AuditOptions(rules=[rule]), mode="live")

@@ -17,6 +17,9 @@ def list_rules(rules: list[Rule] | None = None) -> str:
                    for row in rows)
 
 
+_TARGET_NAMES = {"rendered": "rendered manifests"}  # the objects of `live --against`
+
+
 def _default_label(rule: Rule) -> str:
     return "on" if rule.enabled else ("preset:" + ",".join(sorted(rule.presets)) if rule.presets else "off")
 
@@ -34,7 +37,8 @@ def rule_markdown(rule: Rule) -> str:
                                               if rule.presets else "disabled")
     return (f"# {rule.id} {rule.name}\n\n{rule.title}\n\n"
             f"- Family: `{rule.family}`\n- Severity: `{rule.severity}`\n- Default: {default}\n"
-            f"- Targets: {rule.target} of {kinds}\n- Modes: {', '.join(sorted(rule.modes))}\n\n"
+            f"- Targets: {_TARGET_NAMES.get(rule.target, rule.target)} of {kinds}\n"
+            f"- Modes: {', '.join(sorted(rule.modes))}\n\n"
             f"## What it checks\n\n{rule.docs['what'].strip()}\n\n"
             f"## Why it matters\n\n{rule.docs['why'].strip()}\n\n"
             f"## Example\n\n```yaml\n{rule.docs['example'].strip()}\n```\n\n"
