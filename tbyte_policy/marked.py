@@ -117,7 +117,7 @@ class _MarkingConstructor(BaseConstructor):
                 if key_tag == STR_TAG:
                     key = key_node.value
                 elif key_tag == MERGE_TAG and key_node.value == "<<":
-                    self._merge(value_node, data, marks)
+                    self._merge(key_node, value_node, data, marks)
                     continue
                 else:
                     key = self._key(key_node)
@@ -136,16 +136,18 @@ class _MarkingConstructor(BaseConstructor):
             mark = key_node.start_mark
             marks[key] = pack_position(mark.line + offset, mark.column)
 
-    def _merge(self, value_node: Any, data: MarkedDict, marks: dict[Any, int]) -> None:
+    def _merge(self, key_node: ScalarNode, value_node: Any, data: MarkedDict, marks: dict[Any, int]) -> None:
         # decode.go merge(): the merged pairs are written where `<<` stands, so keys before it are overwritten
         # and keys after it win; of a list of mappings, the first wins (they are applied last to first).
+        # A list must be written there: an alias to one is refused (an aliased node starts before the key).
         if value_node.__class__ is MappingNode:
             sources = [value_node]
-        elif value_node.__class__ is SequenceNode and all(item.__class__ is MappingNode for item in value_node.value):
+        elif (value_node.__class__ is SequenceNode and value_node.start_mark.index > key_node.start_mark.index
+              and all(item.__class__ is MappingNode for item in value_node.value)):
             sources = value_node.value[::-1]
         else:
             raise ConstructorError(None, None, "a merge key (<<) needs a mapping or a list of mappings",
-                                   value_node.start_mark)
+                                   key_node.start_mark)
         for source in sources:
             if source in self._merging:
                 raise ConstructorError(None, None, "a merge key (<<) refers to a mapping that contains it",

@@ -310,7 +310,9 @@ ERRORS = [  # (row, the YAML document, its line of the error, the scanner's mess
     # yaml: map merge requires map or sequence of maps as the value (D:786-815; T2:863)
     (251, "v:\n  <<: 1", 2, "a merge key (<<) needs a mapping or a list of mappings"),
     (254, "v:\n  <<: ~", 2, "a merge key (<<) needs a mapping or a list of mappings"),
-    (0, "a: &x null\n<<:\n- *x", 3, "a merge key (<<) needs a mapping or a list of mappings"),  # T2:863
+    (0, "a: &x null\n<<:\n- *x", 2, "a merge key (<<) needs a mapping or a list of mappings"),  # T2:863
+    # D:790-794: an alias as the value must be to a mapping, even where a list of mappings would do
+    (0, "l: &l [{a: 1}]\nm:\n  <<: *l", 3, "a merge key (<<) needs a mapping or a list of mappings"),
 ]
 
 _INT64 = range(-(1 << 63), 1 << 63)
