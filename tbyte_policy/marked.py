@@ -15,6 +15,7 @@ from yaml.constructor import BaseConstructor, ConstructorError
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
+from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.yaml_scalars import (
     BINARY_TAG,
     BOOL_TAG,
@@ -227,7 +228,7 @@ _MISSING = object()
 _IMPLICIT_TAGS = frozenset({INT_TAG, FLOAT_TAG, BOOL_TAG, NULL_TAG, MERGE_TAG, STR_TAG})
 _KNOWN_TAGS = frozenset({*_IMPLICIT_TAGS, TIMESTAMP_TAG, BINARY_TAG})
 # The non-specific tag `!`, after an anchor if there is one, at a scalar's start.
-_NON_SPECIFIC_TAG = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?!(?=\s|$)")
+_NON_SPECIFIC_TAG = lazy_compile(r"(?:&[^\s,\[\]{}]+\s+)?!(?=\s|$)")
 _JSON_TEXT = re.compile(r"\s*\{")
 
 

@@ -22,10 +22,10 @@ import base64
 import binascii
 import codecs
 import math
-import re
 import struct
-from decimal import Decimal
 from typing import Any
+
+from tbyte_policy.lazyre import lazy_compile
 
 TAG_PREFIX = "tag:yaml.org,2002:"
 STR_TAG = TAG_PREFIX + "str"
@@ -62,19 +62,19 @@ _EXACT_ONLY_START = frozenset("yYnNtTfFoO~")
 
 # strconv.ParseInt(s, 0, 64) after go-yaml removed every "_": a sign, then 0b/0o/0x with at least one digit,
 # a leading 0 for octal, or decimal.
-_GO_INT = re.compile(r"(?P<sign>[-+]?)(?:0[bB](?P<binary>[01]+)|0[oO](?P<octal>[0-7]+)|0[xX](?P<hex>[0-9a-fA-F]+)"
+_GO_INT = lazy_compile(r"(?P<sign>[-+]?)(?:0[bB](?P<binary>[01]+)|0[oO](?P<octal>[0-7]+)|0[xX](?P<hex>[0-9a-fA-F]+)"
                      r"|0(?P<zero_octal>[0-7]*)|(?P<decimal>[1-9][0-9]*))")
 _GO_INT_BASES = {"binary": 2, "octal": 8, "hex": 16, "zero_octal": 8, "decimal": 10}
 # resolve.go yamlStyleFloat, matched after the "_" are removed.
-_YAML_STYLE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_YAML_STYLE_FLOAT = lazy_compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 # strconv.ParseFloat on a scalar that starts with ".", "_" kept: Go allows it only between digits.
-_LEADING_DOT_FLOAT = re.compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?")
+_LEADING_DOT_FLOAT = lazy_compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?")
 
 # resolve.go allowedTimestampFormats, as time.Parse reads them: "2006-1-2T15:4:5.999999999Z07:00" (also with a
 # lower-case t), "2006-1-2 15:4:5.999999999" and "2006-1-2". Month, day, hour, minute and second take one or
 # two digits; the fraction any number of digits after "." or ",".
-_TIMESTAMP_START = re.compile(r"[0-9]{4}-")
-_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+_TIMESTAMP_START = lazy_compile(r"[0-9]{4}-")
+_TIMESTAMP = lazy_compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
                         r"(?:([Tt ])([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[.,][0-9]+)?"
                         r"(Z|[-+]([0-9]{2}):([0-9]{2}))?)?")
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -126,8 +126,7 @@ def json_value(kind: str, value: Any, json_numbers: bool = False) -> Any:
                               "refuses the document; quote it for a string")
         if json_numbers or not value.is_integer() or abs(value) >= 1e21:
             return value
-        # The digits Go writes are the shortest that round-trip, padded with zeros (1e20 → 100000000000000000000).
-        number = int(value) if abs(value) < 2 ** 53 else int(Decimal(repr(value)))
+        number = int(value) if abs(value) < 2 ** 53 else _shortest_digits(value)
         return number if _INT64_MIN <= number < _INT64_LIMIT else value
     if kind == UINT:
         return float(value)
@@ -173,6 +172,15 @@ def _number(text: str) -> tuple[str, Any]:
         if not math.isinf(floating):  # ParseFloat's range error: the text stays a string
             return FLOAT, floating
     return STR, text
+
+
+def _shortest_digits(value: float) -> int:
+    # The integer Go writes for a large integral float64: the shortest digits that read back as it, then zeros
+    # (9223372036854775809 is written 9223372036854776000, which no longer fits an int64).
+    mantissa, _, exponent = repr(value).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    fraction = fraction.rstrip("0")
+    return int(whole + fraction) * 10 ** (int(exponent or 0) - len(fraction))
 
 
 def _leading_dot_float(text: str) -> tuple[str, Any]:
