@@ -7,7 +7,6 @@ Kubernetes reads them (``yaml_scalars``), not as PyYAML's resolver would.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from yaml._yaml import CParser
@@ -229,7 +228,13 @@ _IMPLICIT_TAGS = frozenset({INT_TAG, FLOAT_TAG, BOOL_TAG, NULL_TAG, MERGE_TAG, S
 _KNOWN_TAGS = frozenset({*_IMPLICIT_TAGS, TIMESTAMP_TAG, BINARY_TAG})
 # The non-specific tag `!`, after an anchor if there is one, at a scalar's start.
 _NON_SPECIFIC_TAG = lazy_compile(r"(?:&[^\s,\[\]{}]+\s+)?!(?=\s|$)")
-_JSON_TEXT = re.compile(r"\s*\{")
+
+
+def _starts_with_brace(text: str) -> bool:
+    for character in text:  # only the leading white space is walked
+        if not character.isspace():
+            return character == "{"
+    return False
 
 
 class _CachingResolver(BaseResolver):
@@ -270,4 +275,4 @@ class MarkingLoader(CParser, _MarkingConstructor, _CachingResolver):
         if isinstance(stream, str):  # (a stream of another type reads `! 12` as libyaml does: the number)
             self.source = stream[1:] if stream.startswith("\ufeff") else stream  # libyaml's marks skip the BOM
             # kubectl decodes a stream that starts with "{" as JSON (apimachinery util/yaml GuessJSONStream).
-            self.json_numbers = _JSON_TEXT.match(stream) is not None
+            self.json_numbers = _starts_with_brace(stream)

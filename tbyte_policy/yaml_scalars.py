@@ -60,6 +60,8 @@ _EXACT: dict[str, tuple[str, Any]] = {
 _NUMBER_START = frozenset("+-0123456789")
 _EXACT_ONLY_START = frozenset("yYnNtTfFoO~")
 
+# Every character an integer or a float in Go's syntax may have (signs, 0x/0o/0b, hex digits, "_", ".", "e").
+_NUMBER_CHARACTERS = frozenset("0123456789abcdefABCDEFxXoO+-._")
 # strconv.ParseInt(s, 0, 64) after go-yaml removed every "_": a sign, then 0b/0o/0x with at least one digit,
 # a leading 0 for octal, or decimal.
 _GO_INT = lazy_compile(r"(?P<sign>[-+]?)(?:0[bB](?P<binary>[01]+)|0[oO](?P<octal>[0-7]+)|0[xX](?P<hex>[0-9a-fA-F]+)"
@@ -73,7 +75,6 @@ _LEADING_DOT_FLOAT = lazy_compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0
 # resolve.go allowedTimestampFormats, as time.Parse reads them: "2006-1-2T15:4:5.999999999Z07:00" (also with a
 # lower-case t), "2006-1-2 15:4:5.999999999" and "2006-1-2". Month, day, hour, minute and second take one or
 # two digits; the fraction any number of digits after "." or ",".
-_TIMESTAMP_START = lazy_compile(r"[0-9]{4}-")
 _TIMESTAMP = lazy_compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
                         r"(?:([Tt ])([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[.,][0-9]+)?"
                         r"(Z|[-+]([0-9]{2}):([0-9]{2}))?)?")
@@ -151,9 +152,15 @@ def key_text(kind: str, value: Any) -> str:
 
 
 def _number(text: str) -> tuple[str, Any]:
-    # resolve.go, hints 'D' and 'S': a timestamp, then ParseInt, ParseUint, then the float syntax.
-    if _TIMESTAMP_START.match(text) and _is_timestamp(text):
-        return TIMESTAMP, text
+    # resolve.go, hints 'D' and 'S': a timestamp, then ParseInt, ParseUint, then the float syntax. The common
+    # cases (a port, a quantity such as 128Mi) are decided without a pattern.
+    start = text[:4]
+    if text[4:5] == "-" and start.isdigit() and start.isascii():  # parseTimestamp's quick check: YYYY-
+        return (TIMESTAMP if _is_timestamp(text) else STR), text
+    if text.isdigit() and text.isascii() and len(text) < 19 and (text[0] != "0" or len(text) == 1):
+        return INT, int(text)
+    if not _NUMBER_CHARACTERS.issuperset(text):
+        return STR, text
     plain = text.replace("_", "")
     match = _GO_INT.fullmatch(plain)
     if match:
