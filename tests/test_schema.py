@@ -356,6 +356,8 @@ def test_jsonschema_rs_and_jsonschema_find_the_same_problems_on_the_same_schemas
 
 
 def test_schema_problems_never_raise_on_yaml_only_types():
+    # The loader reads YAML-only forms as Kubernetes does (tests/test_yaml_dialect.py): the key 1 is "1", the
+    # !!binary value its decoded text, and the !!set a mapping of nulls, which the API server takes as absent.
     findings = scan("""\
         apiVersion: v1
         kind: ConfigMap
@@ -368,8 +370,6 @@ def test_schema_problems_never_raise_on_yaml_only_types():
         """)
     assert sorted((finding.location.line, finding.message.split(" (")[0]) for finding in findings) == [
         (5, "metadata.labels.enabled has the wrong type: expected a string"),
-        (8, "data.a has the wrong type: expected a string"),
-        (8, "data.b has the wrong type: expected a string"),
     ]
 
 
