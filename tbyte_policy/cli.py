@@ -63,6 +63,8 @@ QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit 
 BASELINE = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline file; fail only "
                                                  "on new ones.")
 WRITE_BASELINE = typer.Option(None, "--write-baseline", help="Record this run's findings as a baseline file.")
+RULES = typer.Option([], "--rules", help="A CEL rule file or folder of them (repeatable; adds to the config's "
+                                         "custom_rules). Needs the cel extra.")
 
 
 def _outputs(output_format: str, output: Optional[Path], reports: list[str], fail_on: Optional[str], quiet: bool,
@@ -94,43 +96,82 @@ def scan(
                                                           "[default: the newest known]."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
                                                             "whatever the count)."),
+    rule_paths: list[str] = RULES,
 ) -> None:
     """Audit rendered manifests (helm template / kustomize output)."""
     from tbyte_policy.commands import run_scan
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
-                              kubernetes_version=kubernetes_version, jobs=jobs))
+                              kubernetes_version=kubernetes_version, jobs=jobs, rule_paths=rule_paths))
+
+
+CONFIG = typer.Option(None, "--config", help="Config file, for its custom_rules [default: .tbyte-policy.yaml found "
+                                             "upward from the current directory].")
+
+
+def _rules(rule_paths: list[str], config_path: Optional[Path]):
+    """The catalogue with the CEL rules of the config and --rules, or exit 2."""
+    from tbyte_policy.commands import rule_catalogue
+    from tbyte_policy.config import ConfigError
+
+    try:
+        return rule_catalogue(rule_paths, config_path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 @rules_app.callback()
-def rules_list(ctx: typer.Context) -> None:
-    """List every rule with its id, family and severity."""
+def rules_list(ctx: typer.Context, rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
+    """List every rule with its id, family and severity, and whether `export vap` can enforce it at admission."""
     if ctx.invoked_subcommand is not None:
         return
     from tbyte_policy.ruledocs import list_rules
 
-    typer.echo(list_rules(), nl=False)
+    typer.echo(list_rules(_rules(rule_paths, config_path)), nl=False)
 
 
 @rules_app.command("explain")
-def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> None:
+def rules_explain(rule: str = typer.Argument(..., help="Rule id or name."), rule_paths: list[str] = RULES,
+                  config_path: Optional[Path] = CONFIG) -> None:
     """Print one rule's documentation."""
     from tbyte_policy.ruledocs import explain_rule
 
-    text = explain_rule(rule)
+    text = explain_rule(rule, _rules(rule_paths, config_path))
     if text is None:
         raise fail(f"no rule {rule!r} (see `tbyte-policy rules`)")
     typer.echo(text, nl=False)
 
 
 @rules_app.command("docs")
-def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules).")) -> None:
+def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules)."),
+               rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
     """Write one Markdown page per rule and an index README.md into DIRECTORY."""
     from tbyte_policy.ruledocs import write_rule_docs
 
-    for path in write_rule_docs(directory):
+    for path in write_rule_docs(directory, _rules(rule_paths, config_path)):
         typer.echo(str(path))
+
+
+@rules_app.command("test")
+def rules_test(
+    paths: list[Path] = typer.Argument(..., help="Fixture files or folders: manifests whose `# expect: RULE "
+                                                 "Kind/name LINE` header lists the findings expected of them."),
+    rule_paths: list[str] = RULES,
+    config_path: Optional[Path] = CONFIG,
+    update: bool = typer.Option(False, "--update", help="Rewrite each fixture's header from what the rules find."),
+) -> None:
+    """Run the rules on fixture files and compare what they find with each file's `# expect:` header
+    (exit 1 on a difference, with the difference)."""
+    from tbyte_policy.rule_tests import run_fixture_tests
+
+    rules = _rules(rule_paths, config_path)
+    try:
+        report = run_fixture_tests(rules, paths, update=update)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(report.text, nl=False)
+    raise typer.Exit(report.exit_code)
 
 
 @reference_app.command("list")
@@ -221,6 +262,7 @@ def live(
     quiet: bool = QUIET,
     baseline: Optional[Path] = BASELINE,
     write_baseline: Optional[Path] = WRITE_BASELINE,
+    rule_paths: list[str] = RULES,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
     Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
@@ -231,7 +273,7 @@ def live(
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
-                              chunk_size=chunk_size))
+                              chunk_size=chunk_size, rule_paths=rule_paths))
 
 
 @live_app.command("rbac")
@@ -247,6 +289,27 @@ def live_rbac(
 
     typer.echo(rbac_manifest(namespace=namespace, service_account=service_account,
                              service_account_namespace=service_account_namespace), nl=False)
+
+
+export_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Carry rules to the cluster's own admission control.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("vap")
+def export_vap(
+    rule_paths: list[str] = RULES,
+    config_path: Optional[Path] = CONFIG,
+    actions: list[str] = typer.Option(["Deny"], "--action", help="validationActions of the bindings: Deny, Warn or "
+                                                                  "Audit (repeatable: Deny or Warn, plus Audit) "
+                                                                  "[default: Deny]."),
+    builtin: bool = typer.Option(False, "--builtin", help="Also the built-in rules that have a CEL twin."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the manifests here instead of stdout."),
+) -> None:
+    """Write a ValidatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1) per CEL rule."""
+    from tbyte_policy.commands import run_export_vap
+
+    raise typer.Exit(run_export_vap(rule_paths, config_path, actions=actions, builtin=builtin, output=output))
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from tbyte_policy.catalogue import Rule
-from tbyte_policy.checks import CheckContext
+from tbyte_policy.checks import CheckContext, RuleEvaluationError
 from tbyte_policy.findings import Finding, Location, ReportError, ResourceId
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import ObjectRef, Problem, Resource, pod_view
@@ -32,6 +32,9 @@ class Engine:
             try:
                 for problem in rule.check.function(subject, contexts[rule.id]):
                     findings.append(_finding(rule, problem, resource))
+            except RuleEvaluationError as exc:
+                nested.extend(_error_on(resource, subject, inventory, f"rule {rule.id} ({rule.name}): {message}")
+                              for message in exc.messages)
             except RecursionError:
                 nested.append(_error_on(resource, subject, inventory,
                                         f"document is nested too deeply for rule {rule.id} to read"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources, cyclic_gc_paused
@@ -22,10 +23,10 @@ def audit_collection(collection: Collection, options: AuditOptions) -> Report:
 
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
              context: str | None, timeout: float, verbose: bool, config_path: Path | None,
-             chunk_size: int = 0) -> int:
+             chunk_size: int = 0, rule_paths: Sequence[str] = ()) -> int:
     try:
         targets = outputs.targets()
-        options = prepare([], config_path, None)
+        options = prepare([], config_path, None, rule_paths=rule_paths)
     except (ValueError, ConfigError) as exc:
         _error(str(exc))
         return EXIT_INPUT

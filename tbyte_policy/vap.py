@@ -1,0 +1,167 @@
+"""`tbyte-policy export vap`: CEL rules as ValidatingAdmissionPolicies and bindings (admissionregistration.k8s.io/v1).
+
+Per rule, one policy and one binding, both named ``tbyte-policy-<id>-<name>``. The policy matches CREATE and
+UPDATE of the rule's kinds (their API group, version and plural resource from ``RESOURCES``), declares the
+rule's variables (the predefined ``podSpec`` and ``containers`` of pod-bearing rules first) and validations,
+with the rule's params written into the expressions as literals (a policy without ``paramKind`` has no
+``params``). The binding applies the policy everywhere with the ``--action`` validation actions. Every object
+written is validated against the Kubernetes API schema of the newest release tbyte-policy knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import yaml
+
+from tbyte_policy import __version__
+from tbyte_policy.catalogue import Rule
+
+ACTIONS = ("Deny", "Warn", "Audit")
+API_VERSION = "admissionregistration.k8s.io/v1"
+
+
+class ExportError(Exception):
+    pass
+
+
+class APIResource(NamedTuple):
+    group: str
+    version: str
+    plural: str
+
+
+def _resources() -> dict[str, APIResource]:
+    from tbyte_policy.sources.cluster import ALL_KINDS
+
+    table = {kind.kind: APIResource(kind.group, kind.version, kind.plural) for kind in ALL_KINDS}
+    # Kinds the live mode does not read, that rules may still match.
+    table.update({
+        "Node": APIResource("", "v1", "nodes"),
+        "PersistentVolumeClaim": APIResource("", "v1", "persistentvolumeclaims"),
+        "PersistentVolume": APIResource("", "v1", "persistentvolumes"),
+        "ResourceQuota": APIResource("", "v1", "resourcequotas"),
+        "LimitRange": APIResource("", "v1", "limitranges"),
+        "Role": APIResource("rbac.authorization.k8s.io", "v1", "roles"),
+        "RoleBinding": APIResource("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        "ClusterRole": APIResource("rbac.authorization.k8s.io", "v1", "clusterroles"),
+        "ClusterRoleBinding": APIResource("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
+        "IngressClass": APIResource("networking.k8s.io", "v1", "ingressclasses"),
+        "StorageClass": APIResource("storage.k8s.io", "v1", "storageclasses"),
+        "PriorityClass": APIResource("scheduling.k8s.io", "v1", "priorityclasses"),
+        "CustomResourceDefinition": APIResource("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+        "ClusterExternalSecret": APIResource("external-secrets.io", "v1", "clusterexternalsecrets"),
+        "TriggerAuthentication": APIResource("keda.sh", "v1alpha1", "triggerauthentications"),
+        "ClusterTriggerAuthentication": APIResource("keda.sh", "v1alpha1", "clustertriggerauthentications"),
+        "ScaledJob": APIResource("keda.sh", "v1alpha1", "scaledjobs"),
+        "ClusterAnalysisTemplate": APIResource("argoproj.io", "v1alpha1", "clusteranalysistemplates"),
+        "Certificate": APIResource("cert-manager.io", "v1", "certificates"),
+        "Issuer": APIResource("cert-manager.io", "v1", "issuers"),
+        "ClusterIssuer": APIResource("cert-manager.io", "v1", "clusterissuers"),
+    })
+    return table
+
+
+RESOURCES = _resources()
+
+
+def check_actions(actions: Sequence[str]) -> None:
+    """ValueError unless ``actions`` is a valid validationActions set: Deny or Warn (not both), and/or Audit."""
+    unknown = [action for action in actions if action not in ACTIONS]
+    if unknown:
+        raise ValueError(f"--action must be one of {', '.join(ACTIONS)}, not {unknown[0]!r}")
+    if len(set(actions)) != len(actions):
+        raise ValueError("--action lists an action twice")
+    if {"Deny", "Warn"} <= set(actions):
+        raise ValueError("--action Deny and Warn cannot be combined (Kubernetes refuses it: a denied request "
+                         "already tells the client why); add Audit to either")
+    if not actions:
+        raise ValueError("--action needs at least one of Deny, Warn, Audit")
+
+
+def policy_name(rule: Rule) -> str:
+    return f"tbyte-policy-{rule.id.lower()}-{rule.name}"[:253]
+
+
+def resource_rules(rule: Rule) -> list[dict[str, Any]]:
+    unknown = sorted(kind for kind in rule.kinds if kind not in RESOURCES)
+    if unknown:
+        raise ExportError(f"rule {rule.id}: no API resource is known for kind {unknown[0]} (known kinds: "
+                          f"{', '.join(sorted(RESOURCES))})")
+    by_group_version: dict[tuple[str, str], set[str]] = {}
+    for kind in rule.kinds:
+        resource = RESOURCES[kind]
+        by_group_version.setdefault((resource.group, resource.version), set()).add(resource.plural)
+    return [{"apiGroups": [group], "apiVersions": [version], "operations": ["CREATE", "UPDATE"],
+             "resources": sorted(plurals)}
+            for (group, version), plurals in sorted(by_group_version.items())]
+
+
+def policy_documents(rule: Rule, actions: Sequence[str]) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding of one CEL rule."""
+    from tbyte_policy.cel_rules import expression_with_params, spec_of
+    from tbyte_policy.k8s_cel import literal
+
+    if rule.cel is None:
+        raise ExportError(f"rule {rule.id} has no CEL form")
+    spec = spec_of(rule)
+    params = literal(rule.params)
+    name = policy_name(rule)
+    labels = {"app.kubernetes.io/managed-by": "tbyte-policy"}
+    metadata: dict[str, Any] = {"name": name, "labels": labels,
+                "annotations": {"tbyte-policy.io/rule": f"{rule.id} {rule.name}", "tbyte-policy.io/title": rule.title,
+                                "tbyte-policy.io/version": __version__}}
+    validations = []
+    for validation in spec.validations:
+        item: dict[str, Any] = {"expression": expression_with_params(validation.expression, params)}
+        if validation.message is not None:
+            item["message"] = validation.message
+        if validation.message_expression is not None:
+            item["messageExpression"] = expression_with_params(validation.message_expression, params)
+        if validation.message is None and validation.message_expression is None:
+            item["message"] = f"{rule.id} {rule.name}: {rule.title}"
+        if validation.reason is not None:
+            item["reason"] = validation.reason
+        validations.append(item)
+    policy_spec: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": resource_rules(rule)},
+    }
+    if spec.variables:
+        policy_spec["variables"] = [{"name": variable.name,
+                                     "expression": expression_with_params(variable.expression, params)}
+                                    for variable in spec.variables]
+    policy_spec["validations"] = validations
+    policy = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy", "metadata": metadata,
+              "spec": policy_spec}
+    binding = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": name, "labels": dict(labels)},
+               "spec": {"policyName": name, "validationActions": list(actions)}}
+    return [policy, binding]
+
+
+def export_documents(rules: Sequence[Rule], actions: Sequence[str]) -> list[dict[str, Any]]:
+    """Every rule's policy and binding, each checked against the API schema (ExportError on a problem)."""
+    from tbyte_policy.schemas import schema_set
+
+    check_actions(actions)
+    documents = [document for rule in sorted(rules, key=lambda rule: rule.id)
+                 for document in policy_documents(rule, actions)]
+    schemas = schema_set()
+    for document in documents:
+        validator = schemas.validator(document["apiVersion"], document["kind"])
+        if validator is None:
+            raise ExportError(f"no schema for {document['kind']} in Kubernetes {schemas.version}")
+        problems = validator.problems(document)
+        if problems:
+            raise ExportError(f"{document['kind']} {document['metadata']['name']} does not validate against the "
+                              f"Kubernetes {schemas.version} schema: {problems[0].message}")
+    return documents
+
+
+def export_text(rules: Sequence[Rule], actions: Sequence[str]) -> str:
+    documents = export_documents(rules, actions)
+    header = (f"# ValidatingAdmissionPolicies written by tbyte-policy {__version__} (`tbyte-policy export vap`):\n"
+              f"# {len(documents) // 2} rule(s), validationActions {', '.join(actions)}; apply with kubectl apply -f\n")
+    return header + yaml.safe_dump_all(documents, sort_keys=False, width=120, allow_unicode=True)
