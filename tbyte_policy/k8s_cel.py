@@ -383,6 +383,8 @@ NATIVE_FUNCTIONS = frozenset({
     "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
 })
 _MACROS = frozenset({"has", "all", "exists", "exists_one", "map", "filter"})
+# Type names, for `type(x) == map`.
+_TYPE_NAMES = frozenset({"bool", "int", "uint", "double", "string", "bytes", "list", "map", "null_type", "type"})
 _NAMESPACES = frozenset(name.split(".", 1)[0] for name in FUNCTIONS if "." in name)
 KNOWN_FUNCTIONS = frozenset({name.rsplit(".", 1)[-1] for name in FUNCTIONS} | NATIVE_FUNCTIONS)
 # Names of Kubernetes libraries that cel-rust cannot run: said so, rather than "unknown function".
@@ -554,7 +556,7 @@ def check_expression(source: str, declared: frozenset[str] = frozenset(), roots:
         raise CelCompileError(f"syntax error: {text.splitlines()[0]}") from None
     references = program.references()
     for name in references["variables"]:
-        if name in roots or name in binders or name in _NAMESPACES:
+        if name in roots or name in binders or name in _NAMESPACES or name in _TYPE_NAMES:
             continue
         where = _first_identifier(source, found, name)
         if name in ROOTS:
