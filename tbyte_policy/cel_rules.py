@@ -275,7 +275,8 @@ def parse_spec(entry: dict, kinds: frozenset[str], roles: frozenset[str], where:
             taken = "is predefined for pod-bearing kinds" if name in PREDEFINED else "is declared twice"
             raise RuleFileError(where.at(raw, "name", f"variable {name} {taken}", item_line))
         if not isinstance(expression, str) or not expression.strip():
-            raise RuleFileError(where.at(raw, "expression", f"variable {name} needs an expression", item_line))
+            quote = "" if expression is None else " (a CEL expression is text: quote it in YAML)"
+            raise RuleFileError(where.at(raw, "expression", f"variable {name} needs an expression{quote}", item_line))
         variables.append(Variable(name, expression.strip(), where.line(raw, "expression") or item_line))
     raw_validations = entry.get("validations", [])
     if not isinstance(raw_validations, list):
@@ -289,7 +290,8 @@ def parse_spec(entry: dict, kinds: frozenset[str], roles: frozenset[str], where:
         where.unknown(raw, _VALIDATION_KEYS, "validation", item_line)
         expression = raw.get("expression")
         if not isinstance(expression, str) or not expression.strip():
-            raise RuleFileError(where.at(raw, "expression", "a validation needs an expression", item_line))
+            quote = "" if expression is None else " (a CEL expression is text: quote it in YAML)"
+            raise RuleFileError(where.at(raw, "expression", f"a validation needs an expression{quote}", item_line))
         message, message_expression = raw.get("message"), raw.get("messageExpression")
         for key, value in (("message", message), ("messageExpression", message_expression)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
