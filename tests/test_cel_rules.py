@@ -112,7 +112,8 @@ def test_stdin_and_every_reporter_carry_custom_rules():
     rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
     team = rules["ORG001"]
     assert team["fullDescription"]["text"] == "Every Deployment, StatefulSet and Argo Rollout carries a `team` label."
-    assert "Why it matters: On-call routing and cost reports find the owning team by this label." in team["help"]["text"]
+    assert "Why it matters: On-call routing and cost reports find the owning team by this label." \
+        in team["help"]["text"]
     assert "## Example" in team["help"]["markdown"] and "## Why it matters" not in rules["ORG002"]["help"]["markdown"]
     assert team["properties"]["tags"] == ["org", "kubernetes"]
     assert {(r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]) for r in run["results"]
@@ -358,7 +359,7 @@ def test_kubernetes_libraries(expression, expected):
 ])
 def test_library_errors_read_like_kubernetes(expression, message):
     program = k8s_cel.check_expression(expression, roots=k8s_cel.SCAN_ROOTS)
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - the extension raises several types
+    with pytest.raises(Exception) as raised:  # the extension raises KeyError, RuntimeError, ...
         program.execute(k8s_cel.context({"object": {}}))
     assert k8s_cel.error_text(raised.value) == message
 

@@ -71,8 +71,9 @@ def test_params_are_written_into_the_expressions_and_pod_rules_get_their_pod_spe
     assert spec["variables"][1]["expression"] == ("(has(variables.podSpec.containers) ? variables.podSpec.containers "
                                                   ": []) + (has(variables.podSpec.initContainers) ? "
                                                   "variables.podSpec.initContainers : [])")
-    assert {(tuple(rule["apiGroups"]), tuple(rule["resources"])) for rule in spec["matchConstraints"]["resourceRules"]} \
-        == {(("",), ("pods",)), (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets")),
+    resource_rules = spec["matchConstraints"]["resourceRules"]
+    assert {(tuple(rule["apiGroups"]), tuple(rule["resources"])) for rule in resource_rules} == {
+        (("",), ("pods",)), (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets")),
             (("argoproj.io",), ("rollouts",)), (("batch",), ("cronjobs", "jobs"))}
 
 
