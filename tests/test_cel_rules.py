@@ -367,3 +367,24 @@ def test_library_errors_read_like_kubernetes(expression, message):
 def test_a_cel_rule_file_is_yaml_a_user_can_read():
     data = yaml.safe_load((POLICIES / "org.yaml").read_text())
     assert [rule["id"] for rule in data["rules"]] == ["ORG001", "ORG002", "ORG003", "ORG004"]
+
+
+_IMPORT_PROBE = """
+import atexit, sys
+from tbyte_policy.cli import main
+
+@atexit.register
+def report():
+    print(",".join(name for name in ("cel.cel", "cel.cli", "typer", "prompt_toolkit", "pygments")
+                   if name in sys.modules), file=sys.stderr)
+
+sys.argv = ["tbyte-policy", "scan", *sys.argv[1:], "--no-schema", "--format", "json"]
+main()
+"""
+
+
+def test_a_scan_with_cel_rules_loads_the_extension_without_the_cel_command_line_tool():
+    result = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, str(MANIFESTS), "--rules", str(POLICIES)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.stderr.strip().splitlines()[-1] == "cel.cel,typer"
+    assert json.loads(result.stdout)["summary"]["findings"] > 0

@@ -297,7 +297,8 @@ def test_configure_schema_rules_drops_schema_rules_and_sets_the_version():
 
 
 # `tbyte-policy scan FILE --format json [--no-schema]`, reporting at exit which of the heavy packages it imported
-# (the JSON report needs no rich; a scan needs no kubernetes client) and how many schema sets it built.
+# (the JSON report needs no rich; a scan needs no kubernetes client; a scan without CEL rules loads no CEL
+# library nor the modules that use it) and how many schema sets it built.
 _LAZY_PROBE = """
 import atexit, sys
 from tbyte_policy import schemas
@@ -305,8 +306,9 @@ from tbyte_policy.cli import main
 
 @atexit.register
 def report():
-    loaded = [name for name in ("kubernetes_validate", "jsonschema_rs", "jsonschema", "kubernetes", "rich")
-              if name in sys.modules]
+    loaded = [name for name in ("kubernetes_validate", "jsonschema_rs", "jsonschema", "kubernetes", "rich", "cel",
+                                "cel.cel", "celpy", "tbyte_policy.k8s_cel", "tbyte_policy.cel_rules",
+                                "tbyte_policy.vap") if name in sys.modules]
     print(",".join(loaded), schemas._schema_set.cache_info().currsize, sep="|", file=sys.stderr)
 
 sys.argv = ["tbyte-policy", "scan", *sys.argv[1:], "--format", "json"]
