@@ -392,8 +392,10 @@ def pod_spec_expression(kinds: frozenset[str]) -> str:
 
 
 def containers_expression(roles: frozenset[str]) -> str:
+    # The pod spec is bound once ([x].map(p, ...)[0]): a scan substitutes variables into the expressions
+    # that use them, and each selection in cel-rust copies the selected map.
     def field(name: str) -> str:
-        return f"(has(variables.podSpec.{name}) ? variables.podSpec.{name} : [])"
+        return f"(has(p.{name}) ? p.{name} : [])"
 
     parts = []
     if "container" in roles:
@@ -406,7 +408,7 @@ def containers_expression(roles: frozenset[str]) -> str:
         parts.append(field("initContainers") + ".filter(c, has(c.restartPolicy) && c.restartPolicy == 'Always')")
     if "ephemeral" in roles:
         parts.append(field("ephemeralContainers"))
-    return " + ".join(parts) if parts else "[]"
+    return f"[variables.podSpec].map(p, {' + '.join(parts) if parts else '[]'})[0]"
 
 
 def predefined_variables(kinds: frozenset[str], roles: frozenset[str]) -> tuple[Variable, ...]:

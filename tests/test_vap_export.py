@@ -68,9 +68,8 @@ def test_params_are_written_into_the_expressions_and_pod_rules_get_their_pod_spe
     pod_spec = spec["variables"][0]["expression"]
     assert "object.spec.jobTemplate.spec.template.spec" in pod_spec and "(object.kind == 'Pod')" in pod_spec
     # container_roles [container, sidecar, init]: no ephemeral containers
-    assert spec["variables"][1]["expression"] == ("(has(variables.podSpec.containers) ? variables.podSpec.containers "
-                                                  ": []) + (has(variables.podSpec.initContainers) ? "
-                                                  "variables.podSpec.initContainers : [])")
+    assert spec["variables"][1]["expression"] == ("[variables.podSpec].map(p, (has(p.containers) ? p.containers : "
+                                                  "[]) + (has(p.initContainers) ? p.initContainers : []))[0]")
     resource_rules = spec["matchConstraints"]["resourceRules"]
     assert {(tuple(rule["apiGroups"]), tuple(rule["resources"])) for rule in resource_rules} == {
         (("",), ("pods",)), (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets")),
