@@ -79,6 +79,7 @@ class CelSpec(NamedTuple):
     validations: tuple[Validation, ...]
     source: str = ""  # the rule file (a built-in twin: its rules file)
     line: int | None = None  # the rule's entry
+    roles: frozenset[str] = frozenset()  # the container roles of the predefined `containers`
 
     def where(self, line: int | None = None) -> str:
         line = line or self.line
@@ -315,7 +316,7 @@ def parse_spec(entry: dict, kinds: frozenset[str], roles: frozenset[str], where:
         validations.append(Validation(expression.strip(), message.strip() if message else None,
                                       message_expression.strip() if message_expression else None, field_path,
                                       pointer, reason, where.line(raw, "expression") or item_line))
-    return CelSpec(_used_predefined(variables, validations), tuple(validations), where.path, line)
+    return CelSpec(_used_predefined(variables, validations), tuple(validations), where.path, line, roles)
 
 
 def _used_predefined(variables: list[Variable], validations: list[Validation]) -> tuple[Variable, ...]:
@@ -430,10 +431,19 @@ class CompiledValidation(NamedTuple):
 class CompiledRule(NamedTuple):
     validations: tuple[CompiledValidation, ...]
     variables: dict[str, Any]  # name -> program (of the substituted expression), for error messages
+    # The predefined variables the rule uses, as the context variables a scan computes them into (see
+    # ``_prepare``): name in ``variables.NAME`` -> context variable.
+    precomputed: dict[str, str]
 
 
-def compile_rule(rule: Rule) -> CompiledRule:
-    """Compile a CEL rule's expressions with its params; RuleFileError naming the rule file and line."""
+def compile_rule(rule: Rule, *, as_exported: bool = False) -> CompiledRule:
+    """Compile a CEL rule's expressions with its params; RuleFileError naming the rule file and line.
+
+    A scan computes the predefined variables (``podSpec``, ``containers``) once per object in Python
+    (``_pod_spec_value``, ``_containers_value``, which tests/test_cel_twins.py holds to the CEL definitions);
+    ``as_exported`` substitutes their CEL definitions instead, so the rule is evaluated exactly as the policy
+    `export vap` writes.
+    """
     from tbyte_policy import k8s_cel
 
     spec = spec_of(rule)
@@ -441,7 +451,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         params = k8s_cel.literal(rule.params)
     except ValueError as exc:
         raise RuleFileError(f"{spec.where()}: rule {rule.id}: params: {exc}") from None
-    return _compiled(spec, params, rule.id)
+    return _compiled(spec, params, rule.id, not as_exported)
 
 
 def expression_with_params(source: str, params_literal: str) -> str:
@@ -450,8 +460,13 @@ def expression_with_params(source: str, params_literal: str) -> str:
     return substitute(source, {"params": params_literal})
 
 
+def _context_name(name: str, roles: frozenset[str]) -> str:
+    """The context variable a scan computes a predefined variable into (no rule can name it: it is no root)."""
+    return "tbyte_podSpec" if name == "podSpec" else "tbyte_containers_" + "_".join(sorted(roles))
+
+
 @lru_cache(maxsize=1024)
-def _compiled(spec: CelSpec, params_literal: str, rule_id: str) -> CompiledRule:
+def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool = True) -> CompiledRule:
     from tbyte_policy import k8s_cel
 
     def compiled(source: str, declared: frozenset[str], line: int | None, what: str) -> Any:
@@ -464,13 +479,19 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str) -> CompiledRule:
     uses: dict[str, set[str]] = {}
     programs: dict[str, Any] = {}
     declared: set[str] = set()
+    precomputed = {variable.name: _context_name(variable.name, spec.roles) for variable in spec.variables
+                   if variable.predefined and precompute}
+    roots = k8s_cel.SCAN_ROOTS | frozenset(precomputed.values())
     for variable in spec.variables:
         compiled(variable.expression, frozenset(declared), variable.line, f"variable {variable.name}")
         direct = {name for name, _ in k8s_cel.variable_references(variable.expression)}
         uses[variable.name] = direct.union(*(uses[name] for name in direct))
-        text = k8s_cel.substitute(expression_with_params(variable.expression, params_literal), inlined)
+        if variable.name in precomputed:
+            text = precomputed[variable.name]
+        else:
+            text = k8s_cel.substitute(expression_with_params(variable.expression, params_literal), inlined)
         inlined[f"variables.{variable.name}"] = text
-        programs[variable.name] = k8s_cel.check_expression(text, frozenset(), k8s_cel.SCAN_ROOTS)
+        programs[variable.name] = k8s_cel.check_expression(text, frozenset(), roots)
         declared.add(variable.name)
     validations = []
     for index, validation in enumerate(spec.validations):
@@ -490,26 +511,97 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str) -> CompiledRule:
                                     f"{kind}; it must evaluate to a string")
             message_program = k8s_cel.check_expression(
                 k8s_cel.substitute(expression_with_params(validation.message_expression, params_literal), inlined),
-                frozenset(), k8s_cel.SCAN_ROOTS)
+                frozenset(), roots)
         program = k8s_cel.check_expression(
             k8s_cel.substitute(expression_with_params(validation.expression, params_literal), inlined),
-            frozenset(), k8s_cel.SCAN_ROOTS)
+            frozenset(), roots)
         transitive = used.union(*(uses[name] for name in used))
         ordered = tuple(variable.name for variable in spec.variables if variable.name in transitive)
         validations.append(CompiledValidation(validation, program, message_program, ordered))
-    return CompiledRule(tuple(validations), programs)
+    return CompiledRule(tuple(validations), programs, precomputed)
+
+
+# --- the predefined variables, computed once per object (what their CEL definitions compute) ----------------
+
+class _NotAPodSpec(Exception):
+    """Where the predefined variables' CEL definitions fail on the object (a pod spec of the wrong shape)."""
+
+
+def _pod_spec_value(raw: dict) -> Any:
+    """``pod_spec_expression``: the pod spec at the kind's path, ``{}`` when a step is absent."""
+    kind = raw.get("kind")
+    pointer = "/spec" if kind == "Pod" else POD_TEMPLATE_POINTERS.get(kind, "/spec/template") + "/spec"
+    node: Any = raw
+    for key in pointer.strip("/").split("/"):
+        if not isinstance(node, dict):
+            raise _NotAPodSpec(f"{pointer} crosses a value that is not a mapping")
+        if key not in node:
+            return {}
+        node = node[key]
+    return node
+
+
+def _cel_add(left: Any, right: Any) -> Any:
+    """CEL's ``+``: the same type on both sides (lists, strings, bytes, ints, doubles)."""
+    for kind in (list, str, bytes, float):
+        if isinstance(left, kind) and isinstance(right, kind):
+            return left + right
+    if type(left) is int and type(right) is int:
+        return left + right
+    raise _NotAPodSpec("the container lists cannot be joined (not lists)")
+
+
+def _containers_value(pod_spec: Any, roles: frozenset[str]) -> Any:
+    """``containers_expression``: the containers of the roles."""
+    if not isinstance(pod_spec, dict):
+        raise _NotAPodSpec("the pod spec is not a mapping")
+
+    def field(name: str) -> Any:
+        return pod_spec.get(name, [])  # a present null stays null, as in has(p.x) ? p.x : []
+
+    def sidecars(value: Any, wanted: bool) -> list:
+        items = list(value) if isinstance(value, dict | list) else None
+        if items is None or not all(isinstance(item, dict) for item in items):
+            raise _NotAPodSpec("initContainers holds an entry that is not a mapping")
+        return [item for item in items if (item.get("restartPolicy") == "Always"
+                                           if "restartPolicy" in item else False) == wanted]
+
+    parts = []
+    if "container" in roles:
+        parts.append(field("containers"))
+    if {"init", "sidecar"} <= roles:
+        parts.append(field("initContainers"))
+    elif "init" in roles:
+        parts.append(sidecars(field("initContainers"), False))
+    elif "sidecar" in roles:
+        parts.append(sidecars(field("initContainers"), True))
+    if "ephemeral" in roles:
+        parts.append(field("ephemeralContainers"))
+    if not parts:
+        return []
+    value = parts[0]
+    for part in parts[1:]:
+        value = _cel_add(value, part)
+    return value
+
+
+def predefined_value(name: str, raw: dict, roles: frozenset[str]) -> Any:
+    """A predefined variable's value for an object (tests compare it with the CEL definition's)."""
+    pod_spec = _pod_spec_value(raw)
+    return pod_spec if name == "podSpec" else _containers_value(pod_spec, roles)
 
 
 class _Converted:
     """The last object converted to CEL values, shared by every CEL rule that checks it: the engine runs every
     rule of an object before the next object, so one slot per run is enough."""
 
-    __slots__ = ("context", "error", "resource")
+    __slots__ = ("context", "error", "prepared", "resource")
 
     def __init__(self) -> None:
         self.resource: Resource | None = None
         self.context: Any = None
         self.error: str | None = None
+        self.prepared: dict[str, str | None] = {}  # context variable -> None (added) or why it could not be
 
 
 _CONVERTED: WeakKeyDictionary = WeakKeyDictionary()  # inventory -> _Converted
@@ -523,7 +615,7 @@ def _converted(resource: Resource, ctx: CheckContext) -> _Converted:
         slot = _CONVERTED[ctx.inventory] = _Converted()
     if slot.resource is not resource:
         namespace = ctx.inventory.get("Namespace", None, resource.namespace) if resource.namespace else None
-        slot.resource, slot.error, slot.context = resource, None, None
+        slot.resource, slot.error, slot.context, slot.prepared = resource, None, None, {}
         try:
             slot.context = k8s_cel.context({"object": resource.raw, "oldObject": None,
                                             "namespaceObject": namespace.raw if namespace is not None else None})
@@ -541,13 +633,36 @@ def _cel_check(spec: CelSpec, rule_id: str) -> Check:
         converted = _converted(resource, ctx)
         if converted.error is not None:
             raise RuleEvaluationError([f"{spec.where()}: {converted.error}"])
-        yield from evaluate(compiled, converted.context, spec)
+        yield from evaluate(compiled, converted.context, spec, _prepare(converted, compiled, spec))
 
     return Check(name="cel", target="object", function=check, defaults={})
 
 
-def evaluate(compiled: CompiledRule, context: Any, spec: CelSpec) -> Iterator[Problem]:
-    """The problems of one object (a validation that is false), then RuleEvaluationError for those that failed."""
+def _prepare(slot: _Converted, compiled: CompiledRule, spec: CelSpec) -> dict[str, str]:
+    """Compute the predefined variables the rule uses into the object's context (once per object); the ones
+    whose CEL definition fails on the object are left out, with why (only a validation that reaches one fails)."""
+    failed = {}
+    assert slot.resource is not None
+    for name, context_name in compiled.precomputed.items():
+        if context_name not in slot.prepared:
+            try:
+                slot.context.add_variable(context_name, predefined_value(name, slot.resource.raw, spec.roles))
+                slot.prepared[context_name] = None
+            except _NotAPodSpec as exc:
+                slot.prepared[context_name] = str(exc)
+            except (ValueError, TypeError, OverflowError):
+                slot.prepared[context_name] = "it holds a value CEL has no type for"
+        reason = slot.prepared[context_name]
+        if reason is not None:
+            failed[name] = reason
+    return failed
+
+
+def evaluate(compiled: CompiledRule, context: Any, spec: CelSpec,
+             unavailable: dict[str, str] | None = None) -> Iterator[Problem]:
+    """The problems of one object (a validation that is false), then RuleEvaluationError for those that failed.
+
+    ``unavailable``: predefined variables that could not be computed for the object, and why."""
     from tbyte_policy import k8s_cel
 
     errors = []
@@ -557,7 +672,7 @@ def evaluate(compiled: CompiledRule, context: Any, spec: CelSpec) -> Iterator[Pr
             result = item.program.execute(context)
         except Exception as exc:  # the library raises KeyError, TypeError, RuntimeError, ... for one object
             errors.append(f"validations[{index}] ({spec.where(validation.line)}) failed: "
-                          f"{_failing_variable(compiled, item, context) or k8s_cel.error_text(exc)}")
+                          f"{_failing_variable(compiled, item, context, unavailable or {}) or k8s_cel.error_text(exc)}")
             continue
         if result is True:
             continue
@@ -582,11 +697,14 @@ def _message(item: CompiledValidation, context: Any) -> str:
     return validation.message or f"failed expression: {validation.expression}"
 
 
-def _failing_variable(compiled: CompiledRule, item: CompiledValidation, context: Any) -> str | None:
+def _failing_variable(compiled: CompiledRule, item: CompiledValidation, context: Any,
+                      unavailable: dict[str, str]) -> str | None:
     """``variables.NAME: <its error>`` when a variable the validation uses is what fails."""
     from tbyte_policy import k8s_cel
 
     for name in item.variables:
+        if name in unavailable:
+            return f"variables.{name}: {unavailable[name]}"
         try:
             compiled.variables[name].execute(context)
         except Exception as exc:

@@ -25,11 +25,19 @@ pytest.importorskip("cel", reason="the cel extra is not installed")
 from tbyte_policy import k8s_cel, reference
 from tbyte_policy.audit import build_resources
 from tbyte_policy.catalogue import Rule, load_catalogue
-from tbyte_policy.cel_rules import compile_rule, evaluate, spec_of
+from tbyte_policy.cel_rules import (
+    _NotAPodSpec,
+    compile_rule,
+    containers_expression,
+    evaluate,
+    pod_spec_expression,
+    predefined_value,
+    spec_of,
+)
 from tbyte_policy.engine import Engine
 from tbyte_policy.findings import ReportError
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import Resource
+from tbyte_policy.model import POD_BEARING_KINDS, Resource
 from tbyte_policy.shape import shape_problems
 from tbyte_policy.sources.files import load_paths
 
@@ -94,7 +102,44 @@ def cel_verdict(rule: Rule, resource: Resource, inventory: Inventory) -> bool:
     namespace = inventory.get("Namespace", None, resource.namespace) if resource.namespace else None
     context = k8s_cel.context({"object": as_admitted(resource.raw), "oldObject": None,
                                "namespaceObject": as_admitted(namespace.raw) if namespace is not None else None})
-    return bool(list(evaluate(compile_rule(rule), context, spec_of(rule))))
+    return bool(list(evaluate(compile_rule(rule, as_exported=True), context, spec_of(rule))))
+
+
+ROLE_SETS = sorted({rule.container_roles for rule in TWINS}, key=sorted)
+
+
+def test_a_scan_computes_the_predefined_variables_as_their_cel_definitions_do():
+    """A scan computes podSpec and containers in Python, once per object (cel_rules.predefined_value); the
+    exported policies define them in CEL. Both agree on every object of the corpus, as the scan reads it (nulls
+    and fields of the wrong type included), and on shapes no valid object has."""
+    odd = [{"kind": "Deployment", "spec": {"template": None}}, {"kind": "Deployment", "spec": "x"},
+           {"kind": "Pod", "spec": {"containers": "a", "initContainers": "b"}},
+           # (not a list joined with a map: cel-rust appends the map's keys, where Kubernetes' CEL fails)
+           {"kind": "Pod", "spec": {"initContainers": [1]}}, {"kind": "Pod", "spec": {"containers": None}},
+           {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {}}}}, {"kind": "Job"}, {"kind": "Pod", "spec": 3}]
+    objects = [resource.raw for _name, resources, _inventory in corpus() for resource in resources] + odd
+    programs = {}
+    for roles in ROLE_SETS:
+        containers = k8s_cel.substitute(containers_expression(roles), {"variables.podSpec": pod_spec_expression(
+            POD_BEARING_KINDS)})
+        programs[roles] = k8s_cel.check_expression(containers)
+    pod_spec = k8s_cel.check_expression(pod_spec_expression(POD_BEARING_KINDS))
+    compared = 0
+    for raw in objects:
+        if raw.get("kind") not in POD_BEARING_KINDS:
+            continue
+        context = k8s_cel.context({"object": raw})
+        for name, program, roles in [("podSpec", pod_spec, frozenset()),
+                                     *(("containers", programs[roles], roles) for roles in ROLE_SETS)]:
+            try:
+                expected = program.execute(context)
+            except Exception:  # the CEL definition fails on the object
+                with pytest.raises(_NotAPodSpec):
+                    predefined_value(name, raw, roles)
+                continue
+            assert predefined_value(name, raw, roles) == expected, (name, sorted(roles), raw)
+            compared += 1
+    assert compared > 1000
 
 
 def test_there_are_twins_of_every_family_the_issue_names():
