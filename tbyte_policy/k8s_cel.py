@@ -414,26 +414,16 @@ _TOKEN = re.compile(r"""
                                           |'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
   | (?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[uU]?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>==|!=|<=|>=|&&|\|\||\.\?|\[\?|[-+*/%!<>?:.,()\[\]{}])
+  | (?P<punct>==|!=|<=|>=|&&|\|\||\.\?|\[\?|[-+*/%!<>?:.,()\[\]{}]|.)
 """, re.VERBOSE | re.DOTALL)
 
 
-def tokens(source: str) -> list[Token]:
+@functools.lru_cache(maxsize=4096)
+def tokens(source: str) -> tuple[Token, ...]:
     """CEL's tokens, without spaces and comments; a character CEL does not know is a ``punct`` of its own
     (the parser reports it)."""
-    found = []
-    position = 0
-    while position < len(source):
-        match = _TOKEN.match(source, position)
-        if match is None:
-            found.append(Token("punct", source[position], position, position + 1))
-            position += 1
-            continue
-        kind = match.lastgroup or "punct"
-        if kind != "space":
-            found.append(Token(kind, match.group(), match.start(), match.end()))
-        position = match.end()
-    return found
+    return tuple(Token(match.lastgroup or "punct", match.group(), match.start(), match.end())
+                 for match in _TOKEN.finditer(source) if match.lastgroup != "space")
 
 
 def _line_column(source: str, offset: int) -> tuple[int, int]:
@@ -441,7 +431,7 @@ def _line_column(source: str, offset: int) -> tuple[int, int]:
     return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
 
 
-def _free_identifiers(found: list[Token]) -> Iterator[int]:
+def _free_identifiers(found: tuple[Token, ...]) -> Iterator[int]:
     """Indexes of identifier tokens that are not a member name (``a.b``: ``b``) nor a map key (``{b: 1}``
     keys are expressions in CEL, so they are free too)."""
     for index, token in enumerate(found):
@@ -457,7 +447,7 @@ def variable_references(source: str) -> list[tuple[str, int]]:
             and found[index + 2].kind == "ident"]
 
 
-def comprehension_variables(found: list[Token]) -> set[str]:
+def comprehension_variables(found: tuple[Token, ...]) -> set[str]:
     return {found[index + 3].text for index in range(len(found) - 4)
             if found[index].text == "." and found[index + 1].text in ("all", "exists", "exists_one", "map", "filter")
             and found[index + 2].text == "(" and found[index + 3].kind == "ident"
@@ -576,7 +566,7 @@ def check_expression(source: str, declared: frozenset[str] = frozenset(), roots:
     return program
 
 
-def _first_identifier(source: str, found: list[Token], name: str) -> tuple[int | None, int | None]:
+def _first_identifier(source: str, found: tuple[Token, ...], name: str) -> tuple[int | None, int | None]:
     token = next((token for token in found if token.kind == "ident" and token.text == name), None)
     return _line_column(source, token.start) if token else (None, None)
 
@@ -602,7 +592,7 @@ _PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">="
                "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
 
 
-def _literal_type_error(found: list[Token]) -> tuple[str, int] | None:
+def _literal_type_error(found: tuple[Token, ...]) -> tuple[str, int] | None:
     """A type error between literals, the one kind of type error knowable without a checker and the object:
     ``1 + 'a'``, ``'a' < 1``, ``!'a'``, ``'a' && true``."""
     for index in range(1, len(found) - 1):
