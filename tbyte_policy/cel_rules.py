@@ -434,6 +434,7 @@ class CompiledRule(NamedTuple):
     # The predefined variables the rule uses, as the context variables a scan computes them into (see
     # ``_prepare``): name in ``variables.NAME`` -> context variable.
     precomputed: dict[str, str]
+    uses_namespace: bool = False  # whether an expression reads namespaceObject (converted only then)
 
 
 def compile_rule(rule: Rule, *, as_exported: bool = False) -> CompiledRule:
@@ -518,7 +519,9 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool
         transitive = used.union(*(uses[name] for name in used))
         ordered = tuple(variable.name for variable in spec.variables if variable.name in transitive)
         validations.append(CompiledValidation(validation, program, message_program, ordered))
-    return CompiledRule(tuple(validations), programs, precomputed)
+    uses_namespace = any("namespaceObject" in program.variables() for item in validations
+                         for program in (item.program, item.message_program) if program is not None)
+    return CompiledRule(tuple(validations), programs, precomputed, uses_namespace)
 
 
 # --- the predefined variables, computed once per object (what their CEL definitions compute) ----------------
@@ -529,7 +532,7 @@ class _NotAPodSpec(Exception):
 
 def _pod_spec_value(raw: dict) -> Any:
     """``pod_spec_expression``: the pod spec at the kind's path, ``{}`` when a step is absent."""
-    kind = raw.get("kind")
+    kind = str(raw.get("kind"))
     pointer = "/spec" if kind == "Pod" else POD_TEMPLATE_POINTERS.get(kind, "/spec/template") + "/spec"
     node: Any = raw
     for key in pointer.strip("/").split("/"):
@@ -543,10 +546,8 @@ def _pod_spec_value(raw: dict) -> Any:
 
 def _cel_add(left: Any, right: Any) -> Any:
     """CEL's ``+``: the same type on both sides (lists, strings, bytes, ints, doubles)."""
-    for kind in (list, str, bytes, float):
-        if isinstance(left, kind) and isinstance(right, kind):
-            return left + right
-    if type(left) is int and type(right) is int:
+    if any(isinstance(left, kind) and isinstance(right, kind) for kind in (list, str, bytes, float)) \
+            or (type(left) is int and type(right) is int):
         return left + right
     raise _NotAPodSpec("the container lists cannot be joined (not lists)")
 
@@ -595,13 +596,14 @@ class _Converted:
     """The last object converted to CEL values, shared by every CEL rule that checks it: the engine runs every
     rule of an object before the next object, so one slot per run is enough."""
 
-    __slots__ = ("context", "error", "prepared", "resource")
+    __slots__ = ("context", "error", "namespace", "prepared", "resource")
 
     def __init__(self) -> None:
         self.resource: Resource | None = None
         self.context: Any = None
         self.error: str | None = None
         self.prepared: dict[str, str | None] = {}  # context variable -> None (added) or why it could not be
+        self.namespace: Resource | None = None  # the object's Namespace, until a rule needs it converted
 
 
 _CONVERTED: WeakKeyDictionary = WeakKeyDictionary()  # inventory -> _Converted
@@ -614,11 +616,10 @@ def _converted(resource: Resource, ctx: CheckContext) -> _Converted:
     if slot is None:
         slot = _CONVERTED[ctx.inventory] = _Converted()
     if slot.resource is not resource:
-        namespace = ctx.inventory.get("Namespace", None, resource.namespace) if resource.namespace else None
         slot.resource, slot.error, slot.context, slot.prepared = resource, None, None, {}
+        slot.namespace = ctx.inventory.get("Namespace", None, resource.namespace) if resource.namespace else None
         try:
-            slot.context = k8s_cel.context({"object": resource.raw, "oldObject": None,
-                                            "namespaceObject": namespace.raw if namespace is not None else None})
+            slot.context = k8s_cel.context({"object": resource.raw, "oldObject": None, "namespaceObject": None})
         except (ValueError, TypeError, OverflowError):
             slot.error = "the object holds a value CEL has no type for (a key that is not a string, or a number " \
                          "too large)"
@@ -643,6 +644,12 @@ def _prepare(slot: _Converted, compiled: CompiledRule, spec: CelSpec) -> dict[st
     whose CEL definition fails on the object are left out, with why (only a validation that reaches one fails)."""
     failed = {}
     assert slot.resource is not None
+    if compiled.uses_namespace and slot.namespace is not None:
+        try:
+            slot.context.add_variable("namespaceObject", slot.namespace.raw)
+        except (ValueError, TypeError, OverflowError):  # its own scan reports the Namespace's odd values
+            pass
+        slot.namespace = None
     for name, context_name in compiled.precomputed.items():
         if context_name not in slot.prepared:
             try:
