@@ -110,13 +110,15 @@ CONFIG = typer.Option(None, "--config", help="Config file, for its custom_rules 
                                              "upward from the current directory].")
 
 
-def _rules(rule_paths: list[str], config_path: Optional[Path]):
-    """The catalogue with the CEL rules of the config and --rules, or exit 2."""
+def _rules(ctx: typer.Context, rule_paths: list[str], config_path: Optional[Path]):
+    """The catalogue with the CEL rules of the config and --rules (given to `rules` or to its subcommand), or
+    exit 2."""
     from tbyte_policy.commands import rule_catalogue
     from tbyte_policy.config import ConfigError
 
+    given = ctx.parent.params if ctx.parent is not None and ctx.parent.info_name == "rules" else {}
     try:
-        return rule_catalogue(rule_paths, config_path)
+        return rule_catalogue([*given.get("rule_paths", []), *rule_paths], config_path or given.get("config_path"))
     except ConfigError as exc:
         raise fail(str(exc)) from None
 
@@ -128,33 +130,35 @@ def rules_list(ctx: typer.Context, rule_paths: list[str] = RULES, config_path: O
         return
     from tbyte_policy.ruledocs import list_rules
 
-    typer.echo(list_rules(_rules(rule_paths, config_path)), nl=False)
+    typer.echo(list_rules(_rules(ctx, rule_paths, config_path)), nl=False)
 
 
 @rules_app.command("explain")
-def rules_explain(rule: str = typer.Argument(..., help="Rule id or name."), rule_paths: list[str] = RULES,
-                  config_path: Optional[Path] = CONFIG) -> None:
+def rules_explain(ctx: typer.Context, rule: str = typer.Argument(..., help="Rule id or name."),
+                  rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
     """Print one rule's documentation."""
     from tbyte_policy.ruledocs import explain_rule
 
-    text = explain_rule(rule, _rules(rule_paths, config_path))
+    text = explain_rule(rule, _rules(ctx, rule_paths, config_path))
     if text is None:
         raise fail(f"no rule {rule!r} (see `tbyte-policy rules`)")
     typer.echo(text, nl=False)
 
 
 @rules_app.command("docs")
-def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules)."),
+def rules_docs(ctx: typer.Context,
+               directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules)."),
                rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
     """Write one Markdown page per rule and an index README.md into DIRECTORY."""
     from tbyte_policy.ruledocs import write_rule_docs
 
-    for path in write_rule_docs(directory, _rules(rule_paths, config_path)):
+    for path in write_rule_docs(directory, _rules(ctx, rule_paths, config_path)):
         typer.echo(str(path))
 
 
 @rules_app.command("test")
 def rules_test(
+    ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Fixture files or folders: manifests whose `# expect: RULE "
                                                  "Kind/name LINE` header lists the findings expected of them."),
     rule_paths: list[str] = RULES,
@@ -165,7 +169,7 @@ def rules_test(
     (exit 1 on a difference, with the difference)."""
     from tbyte_policy.rule_tests import run_fixture_tests
 
-    rules = _rules(rule_paths, config_path)
+    rules = _rules(ctx, rule_paths, config_path)
     try:
         report = run_fixture_tests(rules, paths, update=update)
     except FileNotFoundError as exc:

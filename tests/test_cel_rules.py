@@ -273,6 +273,7 @@ def test_rules_lists_explains_and_documents_custom_rules(tmp_path):
     assert next(line for line in listing.splitlines() if line.startswith("PRB001")).split()[5] == "vap"
     assert "  PDB001  cross-resource: needs the PodDisruptionBudgets and autoscalers of the workload" in listing
     explained = runner.invoke(app, ["rules", "explain", "team-label-required", "--rules", str(POLICIES)]).stdout
+    assert runner.invoke(app, ["rules", "--rules", str(POLICIES), "explain", "ORG001"]).stdout == explained
     assert explained.startswith("# ORG001 team-label-required\n\nWorkloads carry a team label\n")
     assert f"- Admission: `tbyte-policy export vap`\n- Source: `{POLICIES / 'org.yaml'}`" in explained
     assert "## Why it matters\n\nOn-call routing" in explained
