@@ -303,10 +303,12 @@ app.add_typer(export_app, name="export")
 @export_app.command("vap")
 def export_vap(
     rule_paths: list[str] = RULES,
-    config_path: Optional[Path] = CONFIG,
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Config file: its custom_rules, preset, "
+                                                                      "enabled rules and params [default: "
+                                                                      ".tbyte-policy.yaml found upward from the "
+                                                                      "current directory]."),
     actions: list[str] = typer.Option(["Deny"], "--action", help="validationActions of the bindings: Deny, Warn or "
-                                                                  "Audit (repeatable: Deny or Warn, plus Audit) "
-                                                                  "[default: Deny]."),
+                                                                  "Audit (repeatable: Deny or Warn, plus Audit)."),
     builtin: bool = typer.Option(False, "--builtin", help="Also the built-in rules that have a CEL twin."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the manifests here instead of stdout."),
 ) -> None:
