@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,7 +221,9 @@ def run_export_vap(rule_paths: Sequence[str], config_path: Path | None, *, actio
         selected = [rule for rule in rules if rule.cel is not None and (builtin or rule.check.name == "cel")]
         if not selected:
             raise ValueError("no CEL rule to export: give --rules PATH, list custom_rules in the config, or --builtin")
-        text = vap.export_text(selected, actions)
+        today = dt.date.today()
+        exemptions = [item for item in config.exemptions if item.expires is None or item.expires >= today]
+        text = vap.export_text(selected, actions, exemptions)
     except (ValueError, ConfigError, vap.ExportError) as exc:
         _error(str(exc))
         return EXIT_INPUT

@@ -4,19 +4,25 @@ Per rule, one policy and one binding, both named ``tbyte-policy-<id>-<name>``. T
 UPDATE of the rule's kinds (their API group, version and plural resource from ``RESOURCES``), declares the
 rule's variables (the predefined ``podSpec`` and ``containers`` of pod-bearing rules first) and validations,
 with the rule's params written into the expressions as literals (a policy without ``paramKind`` has no
-``params``). The binding applies the policy everywhere with the ``--action`` validation actions. Every object
-written is validated against the Kubernetes API schema of the newest release tbyte-policy knows.
+``params``). Its ``matchConditions`` skip what a scan suppresses: an object whose
+``tbyte-policy.io/ignore.<rule name>`` annotation gives a reason, and the objects of the config's exemptions
+that are in force. The binding applies the policy everywhere with the ``--action`` validation actions. Every
+object written is validated against the Kubernetes API schema of the newest release tbyte-policy knows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
 from tbyte_policy import __version__
 from tbyte_policy.catalogue import Rule
+
+if TYPE_CHECKING:
+    from tbyte_policy.config import Exemption
 
 ACTIONS = ("Deny", "Warn", "Audit")
 API_VERSION = "admissionregistration.k8s.io/v1"
@@ -98,7 +104,61 @@ def resource_rules(rule: Rule) -> list[dict[str, Any]]:
             for (group, version), plurals in sorted(by_group_version.items())]
 
 
-def policy_documents(rule: Rule, actions: Sequence[str]) -> list[dict[str, Any]]:
+_REGEX_SPECIAL = set("\\.+*?()|[]{}^$")
+MAX_MATCH_CONDITIONS = 64  # Kubernetes' limit per policy
+
+
+def glob_regex(pattern: str) -> str:
+    """An fnmatch glob (``*``, ``?``, ``[seq]``, ``[!seq]``) as an anchored RE2 regular expression."""
+    parts, index = ["^"], 0
+    while index < len(pattern):
+        char = pattern[index]
+        closing = pattern.find("]", index + 2) if char == "[" else -1
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        elif closing != -1:
+            body = pattern[index + 1:closing]
+            negated = body.startswith("!")
+            body = body[1:] if negated else body
+            parts.append("[" + ("^" if negated else "") + body.replace("\\", "\\\\").replace("^", "\\^") + "]")
+            index = closing
+        else:
+            parts.append("\\" + char if char in _REGEX_SPECIAL else char)
+        index += 1
+    return "".join(parts) + "$"
+
+
+def match_conditions(rule: Rule, exemptions: Sequence[Exemption]) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The policy's matchConditions (what a scan would suppress is not validated) and, for each exemption, an
+    annotation with its reason."""
+    from tbyte_policy.config import IGNORE_ANNOTATION_PREFIX
+    from tbyte_policy.k8s_cel import literal
+
+    key = literal(IGNORE_ANNOTATION_PREFIX + rule.name)
+    conditions = [{"name": "not-ignored-by-annotation",
+                   "expression": f"!has(object.metadata.annotations) || !({key} in object.metadata.annotations) "
+                                 f"|| object.metadata.annotations[{key}].trim() == ''"}]
+    notes: dict[str, str] = {}
+    for exemption in exemptions:
+        if not (fnmatchcase(rule.id, exemption.rule) or fnmatchcase(rule.name, exemption.rule)):
+            continue
+        tests = [f"{subject}.matches({literal(glob_regex(glob))})" for subject, glob in (
+            ("object.kind", exemption.kind), ("request.namespace", exemption.namespace),
+            ("(has(object.metadata.name) ? object.metadata.name : '')", exemption.name)) if glob != "*"]
+        name = f"exemption-{len(conditions)}"
+        conditions.append({"name": name, "expression": f"!({' && '.join(tests) or 'true'})"})
+        until = f" (expires {exemption.expires}; re-export then)" if exemption.expires else ""
+        notes[f"tbyte-policy.io/{name}"] = f"{exemption.kind}/{exemption.namespace}/{exemption.name}: " \
+                                           f"{exemption.reason}{until}"
+    if len(conditions) > MAX_MATCH_CONDITIONS:
+        raise ExportError(f"rule {rule.id}: {len(conditions) - 1} exemptions need more than the "
+                          f"{MAX_MATCH_CONDITIONS} matchConditions a policy may have")
+    return conditions, notes
+
+
+def policy_documents(rule: Rule, actions: Sequence[str], exemptions: Sequence[Exemption] = ()) -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding of one CEL rule."""
     from tbyte_policy.cel_rules import expression_with_params, spec_of
     from tbyte_policy.k8s_cel import literal
@@ -124,9 +184,12 @@ def policy_documents(rule: Rule, actions: Sequence[str]) -> list[dict[str, Any]]
         if validation.reason is not None:
             item["reason"] = validation.reason
         validations.append(item)
+    conditions, notes = match_conditions(rule, exemptions)
+    metadata["annotations"].update(notes)
     policy_spec: dict[str, Any] = {
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": resource_rules(rule)},
+        "matchConditions": conditions,
     }
     if spec.variables:
         policy_spec["variables"] = [{"name": variable.name,
@@ -141,13 +204,15 @@ def policy_documents(rule: Rule, actions: Sequence[str]) -> list[dict[str, Any]]
     return [policy, binding]
 
 
-def export_documents(rules: Sequence[Rule], actions: Sequence[str]) -> list[dict[str, Any]]:
-    """Every rule's policy and binding, each checked against the API schema (ExportError on a problem)."""
+def export_documents(rules: Sequence[Rule], actions: Sequence[str],
+                     exemptions: Sequence[Exemption] = ()) -> list[dict[str, Any]]:
+    """Every rule's policy and binding, each checked against the API schema (ExportError on a problem).
+    ``exemptions``: the config's, in force today."""
     from tbyte_policy.schemas import schema_set
 
     check_actions(actions)
     documents = [document for rule in sorted(rules, key=lambda rule: rule.id)
-                 for document in policy_documents(rule, actions)]
+                 for document in policy_documents(rule, actions, exemptions)]
     schemas = schema_set()
     for document in documents:
         validator = schemas.validator(document["apiVersion"], document["kind"])
@@ -160,8 +225,8 @@ def export_documents(rules: Sequence[Rule], actions: Sequence[str]) -> list[dict
     return documents
 
 
-def export_text(rules: Sequence[Rule], actions: Sequence[str]) -> str:
-    documents = export_documents(rules, actions)
+def export_text(rules: Sequence[Rule], actions: Sequence[str], exemptions: Sequence[Exemption] = ()) -> str:
+    documents = export_documents(rules, actions, exemptions)
     header = (f"# ValidatingAdmissionPolicies written by tbyte-policy {__version__} (`tbyte-policy export vap`):\n"
               f"# {len(documents) // 2} rule(s), validationActions {', '.join(actions)}; apply with kubectl apply -f\n")
     return header + yaml.safe_dump_all(documents, sort_keys=False, width=120, allow_unicode=True)

@@ -49,6 +49,11 @@ def test_a_custom_rule_becomes_a_policy_and_a_binding():
              "resources": ["deployments", "statefulsets"]},
             {"apiGroups": ["argoproj.io"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
              "resources": ["rollouts"]}]},
+        # what a scan suppresses is not validated: an ignore annotation with a reason (and exemptions, below)
+        "matchConditions": [{"name": "not-ignored-by-annotation", "expression": (
+            '!has(object.metadata.annotations) || !("tbyte-policy.io/ignore.team-label-required" in '
+            'object.metadata.annotations) || object.metadata.annotations["tbyte-policy.io/ignore.team-label-required"]'
+            ".trim() == ''")}],
         # the predefined pod-bearing variables are left out: nothing uses them
         "variables": [{"name": "labels", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"}],
         # fieldPath locates scan findings; a ValidatingAdmissionPolicy validation has no such field
@@ -138,6 +143,8 @@ def test_every_exported_object_validates_against_the_api_schema_and_every_expres
         assert catalog.validator(document["apiVersion"], document["kind"]).problems(document) == []
         if document["kind"] != "ValidatingAdmissionPolicy":
             continue
+        for condition in document["spec"]["matchConditions"]:
+            k8s_cel.check_expression(condition["expression"])  # request is there at admission
         declared: set[str] = set()
         for variable in document["spec"].get("variables", []):
             k8s_cel.check_expression(variable["expression"], frozenset(declared))
@@ -185,3 +192,48 @@ def test_every_builtin_rule_has_a_cel_twin_or_says_why_it_cannot_have_one():
     assert {rule.id for rule in CATALOGUE if rule.admission and rule.family != "runtime"
             and not rule.admission.startswith("cross-resource:")} == {"SCH001", "SCH002", "SCH003", "SCR001",
                                                                       "SCR004", "SCR005"}
+
+
+def test_exemptions_and_ignore_annotations_become_match_conditions(tmp_path, monkeypatch):
+    (tmp_path / ".tbyte-policy.yaml").write_text(textwrap.dedent("""\
+        exemptions:
+          - {rule: team-label-*, kind: Deployment, namespace: legacy, name: "batch-*", reason: vendor app (OPS-1)}
+          - {rule: ORG001, name: "tool[!s]", reason: tools (OPS-2), expires: 2099-12-31}
+          - {rule: ORG001, reason: long gone (OPS-3), expires: 2001-01-01}
+          - {rule: ORG002, reason: another rule (OPS-4)}
+        """))
+    monkeypatch.chdir(tmp_path)
+    policy = by_name(export("--rules", str(POLICIES)))[("ValidatingAdmissionPolicy",
+                                                        "tbyte-policy-org001-team-label-required")]
+    conditions = policy["spec"]["matchConditions"]
+    assert [condition["name"] for condition in conditions] == ["not-ignored-by-annotation", "exemption-1",
+                                                               "exemption-2"]  # the expired one is left out
+    assert policy["metadata"]["annotations"]["tbyte-policy.io/exemption-2"] == \
+        "*/*/tool[!s]: tools (OPS-2) (expires 2099-12-31; re-export then)"
+    programs = [k8s_cel.check_expression(condition["expression"]) for condition in conditions]
+
+    def validated(kind: str, namespace: str, name: str, annotations: dict | None = None) -> bool:
+        metadata = {"name": name, **({"annotations": annotations} if annotations is not None else {})}
+        context = k8s_cel.context({"object": {"kind": kind, "metadata": metadata},
+                                   "request": {"namespace": namespace}})
+        return all(program.execute(context) for program in programs)
+
+    assert validated("Deployment", "shop", "web")
+    assert not validated("Deployment", "legacy", "batch-7")
+    assert validated("Deployment", "legacy2", "batch-7") and validated("StatefulSet", "legacy", "batch-7")
+    assert not validated("StatefulSet", "shop", "toolx") and validated("StatefulSet", "shop", "tools")
+    assert not validated("Deployment", "shop", "web", {"tbyte-policy.io/ignore.team-label-required": "owned by SRE"})
+    assert validated("Deployment", "shop", "web", {"tbyte-policy.io/ignore.team-label-required": "  "})
+
+
+@pytest.mark.parametrize("pattern", ["batch-*", "a?c", "[!x]y*", "a.b+c", "web-[0-9]", "*", "x(y)|z", "^$"])
+def test_globs_become_regular_expressions_that_match_what_fnmatch_matches(pattern):
+    import re
+    from fnmatch import fnmatchcase
+
+    regex = vap.glob_regex(pattern)
+    for text in ["batch-1", "batch-", "abc", "a.c", "zy", "xy", "ay1", "a.b+c", "aXb+c", "web-3", "web-x", "",
+                 "x(y)|z", "xyz", "^$"]:
+        assert bool(re.fullmatch(regex, text)) == fnmatchcase(text, pattern), (pattern, regex, text)
+        program = k8s_cel.check_expression(f"{k8s_cel.literal(text)}.matches({k8s_cel.literal(regex)})")
+        assert program.execute(k8s_cel.context({})) == fnmatchcase(text, pattern), (pattern, regex, text)
