@@ -20,6 +20,7 @@ import yaml
 
 from tbyte_policy import __version__
 from tbyte_policy.catalogue import Rule
+from tbyte_policy.model import POD_BEARING_KINDS
 
 if TYPE_CHECKING:
     from tbyte_policy.config import Exemption
@@ -106,6 +107,7 @@ def resource_rules(rule: Rule) -> list[dict[str, Any]]:
 
 _REGEX_SPECIAL = set("\\.+*?()|[]{}^$")
 MAX_MATCH_CONDITIONS = 64  # Kubernetes' limit per policy
+OWNED_KINDS = frozenset({"Pod", "ReplicaSet", "Job"})  # pod-bearing kinds that a workload controller creates
 
 
 def glob_regex(pattern: str) -> str:
@@ -140,6 +142,13 @@ def match_conditions(rule: Rule, exemptions: Sequence[Exemption]) -> tuple[list[
     conditions = [{"name": "not-ignored-by-annotation",
                    "expression": f"!has(object.metadata.annotations) || !({key} in object.metadata.annotations) "
                                  f"|| object.metadata.annotations[{key}].trim() == ''"}]
+    # A scan judges the pods (ReplicaSets, Jobs) a workload owns through that workload: those of an owner the
+    # rule leaves out (a Job's pods, for a rule of long-running workloads) are left out here too.
+    owners = sorted(POD_BEARING_KINDS - rule.kinds)
+    if owners and rule.kinds & OWNED_KINDS:
+        conditions.append({"name": "not-owned-by-an-unmatched-workload", "expression": (
+            "!has(object.metadata.ownerReferences) || !object.metadata.ownerReferences.exists(o, "
+            f"has(o.controller) && o.controller == true && has(o.kind) && o.kind in {literal(owners)})")})
     notes: dict[str, str] = {}
     for exemption in exemptions:
         if not (fnmatchcase(rule.id, exemption.rule) or fnmatchcase(rule.name, exemption.rule)):
@@ -147,7 +156,7 @@ def match_conditions(rule: Rule, exemptions: Sequence[Exemption]) -> tuple[list[
         tests = [f"{subject}.matches({literal(glob_regex(glob))})" for subject, glob in (
             ("object.kind", exemption.kind), ("request.namespace", exemption.namespace),
             ("(has(object.metadata.name) ? object.metadata.name : '')", exemption.name)) if glob != "*"]
-        name = f"exemption-{len(conditions)}"
+        name = f"exemption-{len(notes) + 1}"
         conditions.append({"name": name, "expression": f"!({' && '.join(tests) or 'true'})"})
         until = f" (expires {exemption.expires}; re-export then)" if exemption.expires else ""
         notes[f"tbyte-policy.io/{name}"] = f"{exemption.kind}/{exemption.namespace}/{exemption.name}: " \

@@ -237,3 +237,19 @@ def test_globs_become_regular_expressions_that_match_what_fnmatch_matches(patter
         assert bool(re.fullmatch(regex, text)) == fnmatchcase(text, pattern), (pattern, regex, text)
         program = k8s_cel.check_expression(f"{k8s_cel.literal(text)}.matches({k8s_cel.literal(regex)})")
         assert program.execute(k8s_cel.context({})) == fnmatchcase(text, pattern), (pattern, regex, text)
+
+
+def test_pods_of_workloads_a_rule_leaves_out_are_left_out_at_admission_too():
+    documents = by_name(export("--builtin"))
+    readiness = documents[("ValidatingAdmissionPolicy", "tbyte-policy-prb001-readiness-probe-missing")]
+    conditions = {condition["name"]: condition["expression"] for condition in readiness["spec"]["matchConditions"]}
+    owned = k8s_cel.check_expression(conditions["not-owned-by-an-unmatched-workload"])
+
+    def validated(owner_kind: str | None) -> bool:
+        owners = [{"kind": owner_kind, "name": "x", "controller": True}] if owner_kind else []
+        return owned.execute(k8s_cel.context({"object": {"kind": "Pod", "metadata": {"ownerReferences": owners}}}))
+
+    # PRB001 leaves out Jobs (they run to completion): their pods are not asked for a readiness probe
+    assert not validated("Job") and validated("ReplicaSet") and validated(None)
+    security = documents[("ValidatingAdmissionPolicy", "tbyte-policy-sec004-privileged-container")]
+    assert [condition["name"] for condition in security["spec"]["matchConditions"]] == ["not-ignored-by-annotation"]
