@@ -58,10 +58,6 @@ class CelCompileError(ValueError):
         super().__init__(message if line is None else f"{message} (expression line {line}, column {column})")
 
 
-class CelEvaluationError(Exception):
-    """An expression that failed on one object (the message never quotes a value of the object)."""
-
-
 # --- loading the library -------------------------------------------------------------------------------------
 
 @functools.cache
@@ -634,10 +630,18 @@ def result_kind(source: str) -> str | None:
 _PYTHON_FUNCTION = re.compile(r"Function '([^']+)' error: (?:Python function call failed: \w+: )?(.*?)"
                               r"(?:\. Check function arguments and their types\.)?$", re.S)
 _UNDEFINED = re.compile(r"Undefined variable or function: '([^']+)'")
+# What a library error may quote of the value it failed on (cel-rust's duration() quotes its input): left out,
+# since an object's values may be secret.
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`""")
+
+
+def _scrubbed(text: str) -> str:
+    return _QUOTED.sub("…", text.splitlines()[0] if text else "")[:200]
 
 
 def error_text(exc: Exception) -> str:
-    """The extension's exception as a short, Kubernetes-like message that quotes no value of the object."""
+    """The extension's exception as a short, Kubernetes-like message that quotes no value of the object (only
+    names from the expression: a missing key, an undeclared identifier)."""
     text = str(exc)
     if isinstance(exc, KeyError):
         return f"no such key: {exc.args[0]}" if exc.args and isinstance(exc.args[0], str) else "no such key"
@@ -649,7 +653,7 @@ def error_text(exc: Exception) -> str:
         return f"undeclared reference to {match.group(1)!r}"
     match = _PYTHON_FUNCTION.match(text)
     if match:
-        return f"{match.group(1)}: {match.group(2).split(chr(10))[0]}"
+        return f"{match.group(1)}: {_scrubbed(match.group(2))}"
     if isinstance(exc, TypeError):
         return "no such overload: " + text.split(". CEL does not coerce")[0].split(": ", 1)[-1] \
             if "Unsupported operation" in text else "no such overload (operand types)"
@@ -659,7 +663,7 @@ def error_text(exc: Exception) -> str:
         return "division by zero"
     if isinstance(exc, OverflowError):
         return "integer overflow"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return _scrubbed(text) or type(exc).__name__
 
 
 def context(variables: dict[str, Any]) -> Any:

@@ -389,3 +389,31 @@ def test_a_scan_with_cel_rules_loads_the_extension_without_the_cel_command_line_
                             capture_output=True, text=True, cwd=ROOT)
     assert result.stderr.strip().splitlines()[-1] == "cel.cel,typer"
     assert json.loads(result.stdout)["summary"]["findings"] > 0
+
+
+def test_an_error_on_an_object_never_quotes_its_values(tmp_path):
+    secret = "s3cr3t-Hunter2-value"
+    manifest = tmp_path / "secret.yaml"
+    manifest.write_text(f"apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {secret}}}\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(textwrap.dedent("""\
+        rules:
+          - id: ORG020
+            name: password-is-a-duration
+            severity: low
+            title: T
+            match: {kinds: [Secret]}
+            validations:
+              - expression: duration(object.stringData.password) > duration('1s')
+              - expression: object.stringData.password.matches(object.stringData.password + '(')
+              - expression: int(object.stringData.password) > 0
+            docs: {what: w, fix: f}
+        """))
+    for output_format in ("json", "sarif", "table", "junit", "policyreport"):
+        result = runner.invoke(app, ["scan", str(manifest), "--rules", str(rules), "--no-schema",
+                                     "--format", output_format])
+        assert secret not in result.output and result.exit_code == 2, output_format
+    _, document = scan(str(manifest), "--rules", str(rules))
+    assert [error["message"].split(" failed: ", 1)[1] for error in document["errors"]] == [
+        "duration: Parsing Error: Error { input: …, code: Float }", "matches: … not a valid regex:",
+        "int: string parse error: invalid digit found in string"]
