@@ -11,8 +11,9 @@ Evaluation follows the policy's semantics: ``object`` is the manifest, ``oldObje
 a validation that evaluates to false is a finding, its text from ``messageExpression`` (when that yields a
 non-empty one-line string), else ``message``, else ``failed expression: EXPR``. Variables are lazy: they are
 substituted into the expressions that use them (``k8s_cel.substitute``), so one that is never reached is never
-evaluated, and nothing is converted twice. Each object is converted to CEL values once per run and that
-conversion is shared by every CEL rule (``_converted``).
+evaluated; the predefined ones are computed once per object in Python (``predefined_value``, which the tests
+hold to their CEL definitions). Each object is converted to CEL values once per run and that conversion is
+shared by every CEL rule (``_converted``).
 
 This module imports the CEL library only when a rule is compiled: a run without CEL rules never loads it.
 """
@@ -470,7 +471,8 @@ def _context_name(name: str, roles: frozenset[str]) -> str:
 def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool = True) -> CompiledRule:
     from tbyte_policy import k8s_cel
 
-    def compiled(source: str, declared: frozenset[str], line: int | None, what: str) -> Any:
+    def check_source(source: str, declared: frozenset[str], line: int | None, what: str) -> None:
+        """The expression as the user wrote it (variables.NAME, params): errors name the rule file and line."""
         try:
             k8s_cel.check_expression(source, declared, k8s_cel.SCAN_ROOTS)
         except k8s_cel.CelCompileError as exc:
@@ -484,7 +486,7 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool
                    if variable.predefined and precompute}
     roots = k8s_cel.SCAN_ROOTS | frozenset(precomputed.values())
     for variable in spec.variables:
-        compiled(variable.expression, frozenset(declared), variable.line, f"variable {variable.name}")
+        check_source(variable.expression, frozenset(declared), variable.line, f"variable {variable.name}")
         direct = {name for name, _ in k8s_cel.variable_references(variable.expression)}
         uses[variable.name] = direct.union(*(uses[name] for name in direct))
         if variable.name in precomputed:
@@ -497,7 +499,7 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool
     validations = []
     for index, validation in enumerate(spec.validations):
         what = f"validations[{index}]"
-        compiled(validation.expression, frozenset(declared), validation.line, what + ".expression")
+        check_source(validation.expression, frozenset(declared), validation.line, what + ".expression")
         kind = k8s_cel.result_kind(validation.expression)
         if kind not in (None, "bool"):
             raise RuleFileError(f"{spec.where(validation.line)}: rule {rule_id}: {what}.expression is a {kind}; "
@@ -505,7 +507,8 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool
         used = {name for name, _ in k8s_cel.variable_references(validation.expression)}
         message_program = None
         if validation.message_expression is not None:
-            compiled(validation.message_expression, frozenset(declared), validation.line, what + ".messageExpression")
+            check_source(validation.message_expression, frozenset(declared), validation.line,
+                         what + ".messageExpression")
             kind = k8s_cel.result_kind(validation.message_expression)
             if kind not in (None, "string"):
                 raise RuleFileError(f"{spec.where(validation.line)}: rule {rule_id}: {what}.messageExpression is a "
