@@ -436,6 +436,7 @@ class CompiledRule(NamedTuple):
     # ``_prepare``): name in ``variables.NAME`` -> context variable.
     precomputed: dict[str, str]
     uses_namespace: bool = False  # whether an expression reads namespaceObject (converted only then)
+    object_keys: frozenset[str] | None = None  # the top-level keys of object it reads; None: the whole object
 
 
 def compile_rule(rule: Rule, *, as_exported: bool = False) -> CompiledRule:
@@ -522,9 +523,15 @@ def _compiled(spec: CelSpec, params_literal: str, rule_id: str, precompute: bool
         transitive = used.union(*(uses[name] for name in used))
         ordered = tuple(variable.name for variable in spec.variables if variable.name in transitive)
         validations.append(CompiledValidation(validation, program, message_program, ordered))
-    uses_namespace = any("namespaceObject" in program.variables() for item in validations
-                         for program in (item.program, item.message_program) if program is not None)
-    return CompiledRule(tuple(validations), programs, precomputed, uses_namespace)
+    sources = [program.source for item in validations for program in (item.program, item.message_program)
+               if program is not None]
+    uses_namespace = any(token.text == "namespaceObject" for source in sources for token in k8s_cel.tokens(source))
+    keys: set[str] | None = set()
+    for source in sources:
+        found = k8s_cel.object_keys(source)
+        keys = None if keys is None or found is None else keys | found
+    return CompiledRule(tuple(validations), programs, precomputed, uses_namespace,
+                        frozenset(keys) if keys is not None else None)
 
 
 # --- the predefined variables, computed once per object (what their CEL definitions compute) ----------------
@@ -597,9 +604,14 @@ def predefined_value(name: str, raw: dict, roles: frozenset[str]) -> Any:
 
 class _Converted:
     """The last object converted to CEL values, shared by every CEL rule that checks it: the engine runs every
-    rule of an object before the next object, so one slot per run is enough."""
+    rule of an object before the next object, so one slot per run is enough.
 
-    __slots__ = ("context", "error", "namespace", "prepared", "resource")
+    Only the top-level keys of the object that the rules read are converted (conversion is most of what a CEL
+    rule costs): the keys the rules of the object's kind have read so far in the run, so that after the first
+    object of a kind each object is converted once.
+    """
+
+    __slots__ = ("context", "error", "keys", "namespace", "prepared", "resource", "wanted")
 
     def __init__(self) -> None:
         self.resource: Resource | None = None
@@ -607,25 +619,39 @@ class _Converted:
         self.error: str | None = None
         self.prepared: dict[str, str | None] = {}  # context variable -> None (added) or why it could not be
         self.namespace: Resource | None = None  # the object's Namespace, until a rule needs it converted
+        self.keys: frozenset[str] | None = frozenset()  # the object's keys converted; None: all of them
+        self.wanted: dict[str, frozenset[str] | None] = {}  # kind -> the keys its rules read
 
 
 _CONVERTED: WeakKeyDictionary = WeakKeyDictionary()  # inventory -> _Converted
 
 
-def _converted(resource: Resource, ctx: CheckContext) -> _Converted:
+def _converted(resource: Resource, ctx: CheckContext, keys: frozenset[str] | None) -> _Converted:
     from tbyte_policy import k8s_cel
 
     slot = _CONVERTED.get(ctx.inventory)
     if slot is None:
         slot = _CONVERTED[ctx.inventory] = _Converted()
-    if slot.resource is not resource:
+    previous = slot.wanted.get(resource.kind, frozenset())
+    wanted = None if previous is None or keys is None else previous | keys
+    slot.wanted[resource.kind] = wanted
+    fresh = slot.resource is not resource
+    if fresh:
         slot.resource, slot.error, slot.context, slot.prepared = resource, None, None, {}
         slot.namespace = ctx.inventory.get("Namespace", None, resource.namespace) if resource.namespace else None
-        try:
-            slot.context = k8s_cel.context({"object": resource.raw, "oldObject": None, "namespaceObject": None})
-        except (ValueError, TypeError, OverflowError):
-            slot.error = "the object holds a value CEL has no type for (a key that is not a string, or a number " \
-                         "too large)"
+    elif slot.error is not None or slot.keys is None or (wanted is not None and wanted <= slot.keys):
+        return slot
+    raw = resource.raw
+    value = raw if wanted is None else {key: raw[key] for key in wanted if key in raw}
+    try:
+        if fresh:
+            slot.context = k8s_cel.context({"object": value, "oldObject": None, "namespaceObject": None})
+        else:
+            slot.context.add_variable("object", value)
+        slot.keys = wanted
+    except (ValueError, TypeError, OverflowError):
+        slot.error = "the object holds a value CEL has no type for (a key that is not a string, or a number " \
+                     "too large)"
     return slot
 
 
@@ -634,7 +660,7 @@ def _cel_check(spec: CelSpec, rule_id: str) -> Check:
         from tbyte_policy import k8s_cel
 
         compiled = _compiled(spec, k8s_cel.literal(ctx.params), rule_id)
-        converted = _converted(resource, ctx)
+        converted = _converted(resource, ctx, compiled.object_keys)
         if converted.error is not None:
             raise RuleEvaluationError([f"{spec.where()}: {converted.error}"])
         yield from evaluate(compiled, converted.context, spec, _prepare(converted, compiled, spec))

@@ -443,6 +443,21 @@ def variable_references(source: str) -> list[tuple[str, int]]:
             and found[index + 2].kind == "ident"]
 
 
+def object_keys(source: str) -> frozenset[str] | None:
+    """The top-level keys of ``object`` an expression reads (``object.spec``, ``has(object.metadata)``), or None
+    when it uses the object whole (``object == x``, ``size(object)``, ``object['spec']``, ``object.all(...)``)."""
+    found = tokens(source)
+    keys = set()
+    for index in _free_identifiers(found):
+        if found[index].text != "object":
+            continue
+        follows = [token.text for token in found[index + 1:index + 4]]
+        if len(follows) < 2 or follows[0] != "." or found[index + 2].kind != "ident" or follows[2:3] == ["("]:
+            return None
+        keys.add(follows[1])
+    return frozenset(keys)
+
+
 def comprehension_variables(found: tuple[Token, ...]) -> set[str]:
     return {found[index + 3].text for index in range(len(found) - 4)
             if found[index].text == "." and found[index + 1].text in ("all", "exists", "exists_one", "map", "filter")

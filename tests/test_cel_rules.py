@@ -417,3 +417,38 @@ def test_an_error_on_an_object_never_quotes_its_values(tmp_path):
     assert [error["message"].split(" failed: ", 1)[1] for error in document["errors"]] == [
         "duration: Parsing Error: Error { input: …, code: Float }", "matches: … not a valid regex:",
         "int: string parse error: invalid digit found in string"]
+
+
+def test_only_the_keys_of_the_object_that_rules_read_are_converted_and_each_rule_sees_what_it_reads(tmp_path):
+    assert k8s_cel.object_keys("has(object.metadata.labels) && object.spec.replicas > 1") == {"metadata", "spec"}
+    assert k8s_cel.object_keys("size(object) > 1") is None and k8s_cel.object_keys("object.all(k, true)") is None
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(textwrap.dedent("""\
+        rules:
+          - id: ORG030
+            name: short-names
+            severity: low
+            title: T
+            match: {kinds: [Deployment]}
+            validations: [{expression: size(object.metadata.name) <= 3, message: long name}]
+            docs: {what: w, fix: f}
+          - id: ORG031
+            name: replicas-set
+            severity: low
+            title: T
+            match: {kinds: [Deployment]}
+            validations: [{expression: has(object.spec.replicas), message: no replicas}]
+            docs: {what: w, fix: f}
+          - id: ORG032
+            name: whole-object
+            severity: low
+            title: T
+            match: {kinds: [Deployment]}
+            validations: [{expression: "'status' in object", message: no status}]
+            docs: {what: w, fix: f}
+        """))
+    _, document = scan(str(MANIFESTS), "--rules", str(rules))
+    assert document["errors"] == []
+    assert sorted((f["rule_id"], f["resource"]["name"]) for f in document["findings"]
+                  if f["rule_id"] in ("ORG030", "ORG031", "ORG032")) == [
+        ("ORG031", "api"), ("ORG032", "api"), ("ORG032", "web")]
