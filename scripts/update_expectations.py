@@ -13,6 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+# The checkout's own package, whichever installation the interpreter has (a second worktree, say).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tbyte_policy.catalogue import find_rule, load_catalogue
 from tbyte_policy.rule_tests import rewrite_expectations
 

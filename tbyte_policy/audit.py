@@ -16,7 +16,7 @@ from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
-from tbyte_policy.sources import Document, LoadResult, load_all, scan_inputs
+from tbyte_policy.sources import Document, LoadResult, RenderOptions, load_all, scan_inputs
 
 UNNAMED = "<unnamed>"
 
@@ -27,6 +27,7 @@ class AuditOptions(NamedTuple):
     today: dt.date | None = None  # the date exemptions expire against; the run's date when None
     rules: list[Rule] | None = None  # the configured catalogue; loaded from rules/ when None
     jobs: int = 1  # processes that parse files
+    render: RenderOptions = RenderOptions()  # how charts and kustomizations are rendered
 
 
 @contextmanager
@@ -48,8 +49,10 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 def scan_paths(paths: Iterable[str], options: AuditOptions) -> Report:
     with cyclic_gc_paused():
+        # A chart's release namespace is the scan's namespace unless --chart-namespace says otherwise.
+        render = options.render._replace(namespace=options.render.namespace or options.namespace)
         loaded = load_all(scan_inputs(list(paths), max_file_bytes=options.config.max_file_size,
-                                      exclude=list(options.config.exclude), jobs=options.jobs))
+                                      exclude=list(options.config.exclude), jobs=options.jobs, render=render))
         return audit_documents(loaded, options)
 
 
@@ -57,7 +60,8 @@ def audit_documents(loaded: LoadResult, options: AuditOptions, mode: str = "scan
     errors = [ReportError(error.path, error.line, error.message) for error in loaded.errors]
     resources = build_resources(loaded.documents, options.namespace, errors)
     report = audit_resources(resources, options, mode, errors)
-    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents)
+    return report._replace(files=loaded.files, skipped_documents=loaded.skipped_documents,
+                           source_texts=loaded.texts)
 
 
 def build_resources(documents: Iterable[Document], default_namespace: str, errors: list[ReportError]) -> list[Resource]:
@@ -78,8 +82,9 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
         namespace = None
         if body["kind"] not in CLUSTER_SCOPED_KINDS:
             given = metadata.get("namespace")
-            namespace = given if isinstance(given, str) and given else default_namespace
-        source = Source(document.path, document.line, document.column, document.helm_source, document.list_pointer)
+            namespace = given if isinstance(given, str) and given else document.namespace or default_namespace
+        source = Source(document.path, document.line, document.column, document.helm_source, document.list_pointer,
+                        document.origin)
         resource = Resource(body["apiVersion"], body["kind"], name, namespace, body, source)
         for pointer, message in shape_problems(resource):
             line, _ = resource.position(pointer)

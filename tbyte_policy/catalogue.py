@@ -95,7 +95,7 @@ def _rule(entry: Any, family: str, path: Path) -> Rule:
         raise CatalogueError(f"{where}: name must be kebab-case")
     if entry.get("severity") not in SEVERITIES:
         raise CatalogueError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
-    check = CHECKS.get(entry.get("check"))
+    check = CHECKS.get(str(entry.get("check")))
     if check is None:
         raise CatalogueError(f"{where}: unknown check {entry.get('check')!r}")
     docs = entry.get("docs") or {}
@@ -130,7 +130,7 @@ def _kinds(value: Any, target: str, where: str) -> frozenset[str]:
         if target in ("pod", "container"):
             return POD_BEARING_KINDS
         raise CatalogueError(f"{where}: `kinds` is required for {target} checks")
-    kinds = set()
+    kinds: set[str] = set()
     for kind in value:
         kinds.update(POD_BEARING_KINDS if kind == "pod-bearing" else {kind})
     if target in ("pod", "container") and not kinds <= POD_BEARING_KINDS:

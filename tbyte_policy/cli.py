@@ -54,7 +54,8 @@ def _use_color(output: Optional[Path]) -> bool:
 
 
 # The report options `scan` and `live` share.
-FORMAT = typer.Option("table", "--format", "-f", help="table, json, sarif, junit, markdown, github or policyreport.")
+FORMAT = typer.Option(None, "--format", "-f", help="table, text, html, json, sarif, junit, markdown, github or "
+                                                   "policyreport [default: table on a terminal, else text].")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write the report here instead of stdout.")
 REPORTS = typer.Option([], "--report", help="FORMAT=FILE: also write this report (repeatable).")
 FAIL_ON = typer.Option(None, "--fail-on", callback=lambda value: value and _severity(value),
@@ -65,21 +66,25 @@ BASELINE = typer.Option(None, "--baseline", help="Accept the findings recorded i
 WRITE_BASELINE = typer.Option(None, "--write-baseline", help="Record this run's findings as a baseline file.")
 RULES = typer.Option([], "--rules", help="A CEL rule file or folder of them (repeatable; adds to the config's "
                                          "custom_rules). Needs the cel extra.")
+SOURCE = typer.Option(True, "--source/--no-source", help="Show the source line of each finding (text format).")
 
 
-def _outputs(output_format: str, output: Optional[Path], reports: list[str], fail_on: Optional[str], quiet: bool,
-             baseline: Optional[Path], write_baseline: Optional[Path]):
+def _outputs(output_format: Optional[str], output: Optional[Path], reports: list[str], fail_on: Optional[str],
+             quiet: bool, baseline: Optional[Path], write_baseline: Optional[Path], source: bool):
     from tbyte_policy.commands import Outputs
 
+    if output_format is None:  # the table for a person at a terminal; text for logs, pipes, files and hooks
+        output_format = "table" if output is None and sys.stdout.isatty() else "text"
     return Outputs(format=output_format, output=output, reports=reports, fail_on=fail_on, quiet=quiet,
-                   color=_use_color(output), baseline=baseline, write_baseline=write_baseline)
+                   color=_use_color(output), baseline=baseline, write_baseline=write_baseline, source=source)
 
 
 @app.command()
 def scan(
-    paths: list[str] = typer.Argument(None, help="Files or directories (recursive); - for stdin. "
+    paths: list[str] = typer.Argument(None, help="Files, directories (recursive), Helm charts (a folder with "
+                                                 "Chart.yaml, a .tgz) and kustomizations; - for stdin. "
                                                  "Default: the bundled reference manifests."),
-    output_format: str = FORMAT,
+    output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
     fail_on: Optional[str] = FAIL_ON,
@@ -92,18 +97,43 @@ def scan(
     write_baseline: Optional[Path] = WRITE_BASELINE,
     schema: bool = typer.Option(True, "--schema/--no-schema", help="Validate objects against the API schemas."),
     kubernetes_version: Optional[str] = typer.Option(None, "--kubernetes-version",
-                                                     help="Kubernetes release to validate against "
+                                                     help="Kubernetes release to validate against and to "
+                                                          "render charts for "
                                                           "[default: the newest known]."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
                                                             "whatever the count)."),
+    source: bool = SOURCE,
+    values: list[str] = typer.Option([], "--values", help="Helm: values file for the charts, as helm template -f "
+                                                          "(repeatable; later files win)."),
+    set_values: list[str] = typer.Option([], "--set", help="Helm: a value, as helm template --set (repeatable)."),
+    set_string_values: list[str] = typer.Option([], "--set-string", help="Helm: a value kept a string, as helm "
+                                                                         "template --set-string (repeatable)."),
+    release: str = typer.Option("release-name", "--release", help="Helm: the release name charts render with."),
+    chart_namespace: Optional[str] = typer.Option(None, "--chart-namespace", help="Helm: the release namespace "
+                                                                                  "[default: --namespace]."),
+    include_tests: bool = typer.Option(False, "--include-tests", help="Helm: also scan the charts' test hooks "
+                                                                      "(templates/tests/)."),
+    helm_bin: Optional[str] = typer.Option(None, "--helm-bin", help="Helm: render with this helm binary [default: "
+                                                                    "the helm extra's SDK, else helm on PATH]."),
+    kustomize_bin: Optional[str] = typer.Option(None, "--kustomize-bin", help="kustomize or kubectl to build "
+                                                                              "kustomizations with [default: "
+                                                                              "kustomize on PATH, else kubectl]."),
+    render_timeout: float = typer.Option(120.0, "--render-timeout", min=1.0, help="Seconds one helm or kustomize "
+                                                                                  "process may take."),
     rule_paths: list[str] = RULES,
 ) -> None:
-    """Audit rendered manifests (helm template / kustomize output)."""
+    """Audit manifests: files, Helm charts (rendered as helm template renders them) and kustomizations (built)."""
     from tbyte_policy.commands import run_scan
+    from tbyte_policy.sources import RenderOptions
 
-    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
+    render = RenderOptions(values=tuple(values), set_values=tuple(set_values),
+                           set_string_values=tuple(set_string_values), release=release, namespace=chart_namespace,
+                           include_tests=include_tests, helm_bin=helm_bin, kustomize_bin=kustomize_bin,
+                           timeout=render_timeout)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
-                              kubernetes_version=kubernetes_version, jobs=jobs, rule_paths=rule_paths))
+                              kubernetes_version=kubernetes_version, jobs=jobs, render_options=render,
+                              rule_paths=rule_paths))
 
 
 CONFIG = typer.Option(None, "--config", help="Config file, for its custom_rules [default: .tbyte-policy.yaml found "
@@ -178,6 +208,34 @@ def rules_test(
     raise typer.Exit(report.exit_code)
 
 
+@rules_app.command("new")
+def rules_new(
+    family: str = typer.Argument(..., help="The family (e.g. probes)."),
+    name: str = typer.Argument(..., help="The rule's kebab-case name, also its check's."),
+    target: str = typer.Option("container", "--target", help="What the check gets: container, pod, object or "
+                                                             "namespace."),
+    severity: str = typer.Option("medium", "--severity", help="critical, high, medium, low or info."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The source checkout [default: the one this "
+                                                             "tbyte-policy runs from]."),
+) -> None:
+    """Start a new built-in rule in a source checkout: its YAML entry, a check stub and two fixtures."""
+    from tbyte_policy.scaffold import ScaffoldError, new_rule
+
+    try:
+        created = new_rule(family, name, target=target, severity=severity, root=root)
+    except ScaffoldError as exc:
+        raise fail(str(exc)) from None
+    for path in created.written:
+        typer.echo(str(path))
+    typer.echo(f"""
+{created.rule_id} {name} started. Next (DEVELOPING.md, Adding a rule):
+  1. replace every TODO in its rules/ entry and write the check;
+  2. make fail.yaml break the rule and pass.yaml keep it, then write their headers:
+     python scripts/update_expectations.py {created.rule_id}   (and read the diff);
+  3. tbyte-policy rules docs docs/rules; ruff check --fix .; the bundled reference manifests must still pass;
+  4. python -m pytest""")
+
+
 @reference_app.command("list")
 def reference_list() -> None:
     """List the variants of the reference manifests and their files."""
@@ -239,7 +297,8 @@ def reference_check(
 
 
 live_app = typer.Typer(add_completion=False, invoke_without_command=True,
-                       help="Audit a live namespace through the Kubernetes API (read-only; needs the `live` extra).")
+                       help="Audit a live namespace through the Kubernetes API (reads only, but for --publish; needs "
+                            "the `live` extra).")
 app.add_typer(live_app, name="live")
 
 
@@ -252,12 +311,16 @@ def live(
     kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file(s) [default: $KUBECONFIG, "
                                                                         "~/.kube/config, or the in-cluster account]."),
     context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context [default: the current one]."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each API request."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds each API request may take, its answer included."),
+    deadline: float = typer.Option(600.0, "--deadline", min=0,
+                                   help="Seconds all the audit's API requests may take together (0: no limit)."),
+    publish: bool = typer.Option(False, "--publish", help="Also create or update the namespace's PolicyReport "
+                                                          "tbyte-policy (server-side apply; the one write)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each API request to stderr."),
     chunk_size: int = typer.Option(0, "--chunk-size", min=0,
                                    help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
                                         "[default: 0, each kind in one request]."),
-    output_format: str = FORMAT,
+    output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
     fail_on: Optional[str] = FAIL_ON,
@@ -266,18 +329,21 @@ def live(
     quiet: bool = QUIET,
     baseline: Optional[Path] = BASELINE,
     write_baseline: Optional[Path] = WRITE_BASELINE,
+    source: bool = SOURCE,
     rule_paths: list[str] = RULES,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
-    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list); `live rbac` prints the role it needs."""
+    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list), but for --publish; `live rbac` prints the
+    role it needs."""
     if ctx.invoked_subcommand is not None:
         return
     from tbyte_policy.live.command import run_live
 
-    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline)
+    outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
-                              chunk_size=chunk_size, rule_paths=rule_paths))
+                              chunk_size=chunk_size, deadline=deadline or None, publish=publish,
+                              rule_paths=rule_paths))
 
 
 @live_app.command("rbac")
@@ -287,12 +353,19 @@ def live_rbac(
     service_account: str = typer.Option("tbyte-policy-audit", "--service-account", help="ServiceAccount to bind."),
     service_account_namespace: Optional[str] = typer.Option(None, "--service-account-namespace",
                                                             help="Its namespace [default: --namespace, else default]."),
+    publish: bool = typer.Option(False, "--publish", help="Also what `live --publish` needs: get, create and patch "
+                                                          "of its PolicyReport in --namespace."),
 ) -> None:
-    """Print the least-privilege RBAC (get and list, nothing else) the live audit needs."""
+    """Print the least-privilege RBAC the live audit needs (get and list; with --publish, the writing of its
+    PolicyReport too)."""
     from tbyte_policy.live.rbac import rbac_manifest
 
-    typer.echo(rbac_manifest(namespace=namespace, service_account=service_account,
-                             service_account_namespace=service_account_namespace), nl=False)
+    try:
+        manifest = rbac_manifest(namespace=namespace, service_account=service_account,
+                                 service_account_namespace=service_account_namespace, publish=publish)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(manifest, nl=False)
 
 
 export_app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,6 +14,7 @@ from tbyte_policy.config import Config, ConfigError, configure_rules, find_confi
 from tbyte_policy.exit_codes import EXIT_INPUT, EXIT_OK
 from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
+from tbyte_policy.sources import RenderOptions, ToolMissing
 
 
 def _error(message: str) -> None:
@@ -30,7 +31,7 @@ def resolve_config(config_path: Path | None, paths: list[str]) -> Config:
     return load_config(found) if found else Config()
 
 
-def parse_report_targets(reports: list[str]) -> list[tuple[str, Path]]:
+def parse_report_targets(reports: Sequence[str]) -> list[tuple[str, Path]]:
     targets = []
     for entry in reports:
         name, separator, file = entry.partition("=")
@@ -51,6 +52,7 @@ class Outputs(NamedTuple):
     color: bool = False
     baseline: Path | None = None
     write_baseline: Path | None = None
+    source: bool = True  # source lines in the text format
 
     def targets(self) -> list[tuple[str, Path]]:
         """The --report targets; ValueError on a bad format or option."""
@@ -139,7 +141,7 @@ def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *
 
 def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, config_path: Path | None,
              schema: bool = True, kubernetes_version: str | None = None, jobs: int = 1,
-             rule_paths: Sequence[str] = ()) -> int:
+             rule_paths: Sequence[str] = (), render_options: RenderOptions | None = None) -> int:
     from tbyte_policy.schemas import SchemaVersionError
 
     try:
@@ -149,22 +151,34 @@ def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, confi
     except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
-    options = options._replace(jobs=jobs)
+    render_options = (render_options or RenderOptions())._replace(kubernetes_version=kubernetes_version)
+    options = options._replace(jobs=jobs, render=render_options)
     if not paths:
         from tbyte_policy import reference
 
         paths = [str(path) for path in reference.variant_files(None)]
         options = options._replace(namespace=namespace or reference.REFERENCE_NAMESPACE)
-    return deliver(scan_paths(paths, options), outputs, targets, options)
+    try:
+        report = scan_paths(paths, options)
+    except ToolMissing as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    return deliver(report, outputs, targets, options)
 
 
-def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions) -> int:
-    """Apply the baselines, write every output, and return the run's exit code."""
+def deliver(report: Report, outputs: Outputs, targets: list[tuple[str, Path]], options: AuditOptions,
+            before_output: Callable[[Report], bool] | None = None) -> int:
+    """Apply the baselines, write every output, and return the run's exit code. ``before_output`` (live
+    --publish) sees the report as it is written; when it fails (False), the outputs are still written and
+    the run exits 2."""
     report, failure = apply_baselines(report, outputs.baseline, outputs.write_baseline)
     if failure is not None:
         return failure
-    return emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
-                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high")
+    succeeded = before_output(report) if before_output is not None else True
+    code = emit(report, output_format=outputs.format, output=outputs.output, targets=targets, quiet=outputs.quiet,
+                color=outputs.color, fail_on=outputs.fail_on or options.config.fail_on or "high",
+                source=outputs.source)
+    return code if succeeded else EXIT_INPUT
 
 
 def apply_baselines(report: Report, baseline: Path | None,
@@ -188,23 +202,28 @@ def apply_baselines(report: Report, baseline: Path | None,
 
 
 def emit(report: Report, *, output_format: str, output: Path | None, targets: list[tuple[str, Path]], quiet: bool,
-         color: bool, fail_on: str) -> int:
+         color: bool, fail_on: str, source: bool = True) -> int:
     """Write the main output and every --report file; return the exit code."""
     try:
         for name, file in targets:
-            file.write_text(render(name, report), encoding="utf-8")
+            file.write_text(_render(name, report, color=False, source=source), encoding="utf-8")
         if output is not None:
-            output.write_text(_render_main(output_format, report, color=False), encoding="utf-8")
+            output.write_text(_render(output_format, report, color=False, source=source), encoding="utf-8")
         elif not quiet:
-            sys.stdout.write(_render_main(output_format, report, color=color))
+            sys.stdout.write(_render(output_format, report, color=color, source=source))
     except OSError as exc:
         _error(f"cannot write report: {exc}")
         return EXIT_INPUT
     return report.exit_code(fail_on)
 
 
-def _render_main(output_format: str, report: Report, *, color: bool) -> str:
-    return render("table", report, color=color) if output_format == "table" else render(output_format, report)
+def _render(output_format: str, report: Report, *, color: bool, source: bool) -> str:
+    """A report in one format, with the terminal options of the formats that take them."""
+    if output_format == "table":
+        return render("table", report, color=color)
+    if output_format == "text":
+        return render("text", report, color=color, source=source)
+    return render(output_format, report)
 
 
 def run_export_vap(rule_paths: Sequence[str], config_path: Path | None, *, actions: Sequence[str], builtin: bool,

@@ -67,7 +67,7 @@ def find_config(start: Path) -> Path | None:
 
 def load_config(path: Path) -> Config:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=MarkingLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=MarkingLoader)  # type: ignore[arg-type]
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     except yaml.YAMLError as exc:
@@ -109,7 +109,8 @@ def parse_config(data: Any, path: str) -> Config:
     for key, rule_settings in rules.items():
         if not isinstance(rule_settings, dict) or set(rule_settings) - _RULE_KEYS:
             raise fail(f"rules.{key}: settings may only be {', '.join(sorted(_RULE_KEYS))}", rules, key)
-        line = rules.key_position(key)[0] if isinstance(rules, MarkedDict) else None
+        position = rules.key_position(key) if isinstance(rules, MarkedDict) else None
+        line = position[0] if position else None
         settings["rules"][str(key)] = {**rule_settings, "_line": line}
     custom = data.get("custom_rules", []) or []
     if not isinstance(custom, list) or not all(isinstance(item, str) and item for item in custom):

@@ -83,7 +83,9 @@ def _finding(rule: Rule, problem: Problem, checked: Resource | None) -> Finding:
     if isinstance(subject, Resource):
         line, column = subject.position(problem.pointer)
         source = subject.source
-        location = Location(source.path, line, column, source.pointer_prefix + problem.pointer, source.helm_source)
+        rendered = source.origin.rendered(subject, problem.pointer) if source.origin is not None else None
+        location = Location(source.path, line, column, source.pointer_prefix + problem.pointer, source.helm_source,
+                            rendered)
         resource = ResourceId(subject.api_version, subject.kind, subject.name, subject.namespace)
     elif isinstance(subject, ObjectRef):
         location = Location(subject.path, subject.line, None, problem.pointer)

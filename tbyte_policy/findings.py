@@ -33,12 +33,30 @@ class ResourceId(NamedTuple):
         return ref_text(self.kind, self.namespace, self.name)
 
 
+class Rendered(NamedTuple):
+    """Where a rendered object's field stands in the output of the tool that rendered it.
+
+    ``line``/``column`` count in the output of ``helm template`` or ``kustomize build`` run on ``input``
+    with the scan's render options, so that output can be printed to look at them.
+    """
+
+    tool: str  # "helm" or "kustomize"
+    input: str  # the chart or kustomization folder (or packaged chart) as the scan was given it
+    line: int | None
+    column: int | None
+
+
 class Location(NamedTuple):
+    """Where to look in the repository: the file, and the line and column of the offending field (or of its
+    nearest parent found there). For a rendered object the file is its source (a chart's template, the file
+    a kustomization took it from) and ``rendered`` keeps the position in the render output."""
+
     path: str | None
     line: int | None
     column: int | None
     pointer: str
     helm_source: str | None = None
+    rendered: Rendered | None = None
 
 
 class Finding(NamedTuple):
@@ -90,6 +108,9 @@ class Report(NamedTuple):
     skipped_documents: int = 0
     unreadable_kinds: Mapping[str, str] = MappingProxyType({})  # kind -> why a live run could not read it
     mode: str = "scan"
+    # The text of inputs that cannot be read again (stdin, in-memory documents), by path; the files a
+    # report names are read from disk by the reporters that show source lines.
+    source_texts: Mapping[str, str] = MappingProxyType({})
 
     @property
     def all_errors(self) -> list[ReportError]:

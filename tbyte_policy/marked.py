@@ -104,9 +104,13 @@ class _MarkingConstructor(SafeConstructor):
         return self.construct_scalar(node)
 
 
-_MarkingConstructor.add_constructor("tag:yaml.org,2002:map", _MarkingConstructor.construct_marked_map)
-_MarkingConstructor.add_constructor("tag:yaml.org,2002:seq", _MarkingConstructor.construct_marked_seq)
-_MarkingConstructor.add_constructor("tag:yaml.org,2002:timestamp", _MarkingConstructor.construct_timestamp_as_text)
+# The stubs type add_constructor for whole loaders; this constructor is the part MarkingLoader mixes in.
+_MarkingConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:map", _MarkingConstructor.construct_marked_map)
+_MarkingConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:seq", _MarkingConstructor.construct_marked_seq)
+_MarkingConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:timestamp", _MarkingConstructor.construct_timestamp_as_text)
 
 
 class _CachingResolver(yaml.resolver.Resolver):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tbyte_policy.marked import MarkedDict, MarkedList
+
+if TYPE_CHECKING:
+    from tbyte_policy.findings import Rendered
 
 # Kinds the API serves cluster-wide; any other kind takes a namespace, like kubectl assumes.
 CLUSTER_SCOPED_KINDS = frozenset({
@@ -36,12 +39,22 @@ def ref_text(kind: str, namespace: str | None, name: str) -> str:
     return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
+class Origin(Protocol):
+    """Where a rendered object (Helm, kustomize) came from: positions in its source file for the fields of
+    the object as rendered, whose own positions (``Resource.parsed_position``) count in the render output."""
+
+    def position(self, resource: Resource, pointer: str) -> tuple[int | None, int | None]: ...
+
+    def rendered(self, resource: Resource, pointer: str) -> Rendered: ...
+
+
 class Source(NamedTuple):
     path: str | None
     line: int | None
     column: int | None = None
     helm_source: str | None = None
     pointer_prefix: str = ""  # "/items/3" when the object is an item of a kind: List
+    origin: Origin | None = None  # rendered objects: path, line and column are in their source file
 
 
 class Resource:
@@ -92,23 +105,28 @@ class Resource:
 
     @property
     def controller_owner(self) -> dict | None:
-        for owner in sequence(self.metadata.get("ownerReferences")):
-            if isinstance(owner, dict) and owner.get("controller") is True:
-                return owner
-        return None
+        return controller_owner(self.raw)
 
     @property
     def managed_by_workload(self) -> bool:
         """A pod, ReplicaSet or Job that a workload controller owns: judged through that workload."""
-        kind = (self.controller_owner or {}).get("kind")
-        return isinstance(kind, str) and kind in POD_BEARING_KINDS
+        return managed_by_workload(self.raw)
 
     def get(self, pointer: str) -> Any:
         return resolve(self.raw, pointer)
 
     def position(self, pointer: str) -> tuple[int | None, int | None]:
-        """Line and column of the field at ``pointer``, or of its nearest parent present in the source."""
-        line, column = self.source.line, self.source.column
+        """Line and column in ``source.path`` of the field at ``pointer``, or of its nearest parent present there."""
+        origin = self.source.origin
+        if origin is not None:
+            return origin.position(self, pointer)
+        return self.parsed_position(pointer)
+
+    def parsed_position(self, pointer: str, start: tuple[int | None, int | None] | None = None,
+                        ) -> tuple[int | None, int | None]:
+        """Line and column of the field at ``pointer`` (or its nearest parent) in the text it was parsed from;
+        ``start`` is where the object starts there (default: the source's line and column)."""
+        line, column = start or (self.source.line, self.source.column)
         node: Any = self.raw
         for part in split_pointer(pointer):
             if isinstance(node, dict):
@@ -203,10 +221,24 @@ def pod_view(resource: Resource, template_holder: Resource | None = None) -> Pod
         return PodView(resource, "/spec", holder.spec, holder.metadata)
     pointer = POD_TEMPLATE_POINTERS.get(holder.kind)
     template = resolve(holder.raw, pointer) if pointer else None
-    if not isinstance(template, dict):
+    if pointer is None or not isinstance(template, dict):
         return None
     return PodView(resource, pointer + "/spec", mapping(template.get("spec")), mapping(template.get("metadata")),
                    template_holder)
+
+
+def controller_owner(raw: dict) -> dict | None:
+    """The ownerReference of an object's controller, if it has one."""
+    for owner in sequence(mapping(raw.get("metadata")).get("ownerReferences")):
+        if isinstance(owner, dict) and owner.get("controller") is True:
+            return owner
+    return None
+
+
+def managed_by_workload(raw: dict) -> bool:
+    """Whether a workload controller owns the object (it is judged through that workload, not on its own)."""
+    kind = (controller_owner(raw) or {}).get("kind")
+    return isinstance(kind, str) and kind in POD_BEARING_KINDS
 
 
 # --- typed access: a field of the wrong type reads as absent (the shape pass reports it) ---

@@ -58,6 +58,14 @@ def parse_kubernetes_version(text: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+def release_of(version: str) -> tuple[int, int]:
+    """(major, minor) of a release number such as "1.30"; "latest" is not one."""
+    release = parse_kubernetes_version(version)
+    if release is None:
+        raise SchemaVersionError(f"{version!r} names no release")
+    return release
+
+
 @lru_cache(maxsize=1)
 def _kubernetes_schema_root() -> Path:
     # find_spec locates the package without importing it (its import pulls in jsonschema).
@@ -86,8 +94,8 @@ def resolve_version(requested: str | None) -> str:
     wanted = parse_kubernetes_version(requested)
     if wanted is None:
         return versions[-1]
-    usable = [version for version in versions if parse_kubernetes_version(version) <= wanted]
-    if not usable or wanted > parse_kubernetes_version(versions[-1]):
+    usable = [version for version in versions if release_of(version) <= wanted]
+    if not usable or wanted > release_of(versions[-1]):
         raise SchemaVersionError(f"no Kubernetes {wanted[0]}.{wanted[1]} schemas: the installed kubernetes-validate "
                                  f"ships {versions[0]} to {versions[-1]}")
     return usable[-1]
@@ -413,7 +421,7 @@ class SchemaSet:
     def served(self, kind: str) -> list[str]:
         """The apiVersions that serve ``kind`` in this release (built in, or by a vendored CRD)."""
         self._load()
-        return sorted(self._served.get(kind, []))
+        return sorted((self._served or {}).get(kind, []))
 
     def knows_group(self, group: str) -> bool:
         """Whether every kind of ``group`` is known here: a Kubernetes group (a CRD group can hold

@@ -270,7 +270,7 @@ def test_rules_lists_explains_and_documents_custom_rules(tmp_path):
     listing = runner.invoke(app, ["rules", "--rules", str(POLICIES)]).stdout
     row = next(line for line in listing.splitlines() if line.startswith("ORG001"))
     assert row.split()[:6] == ["ORG001", "team-label-required", "org", "medium", "on", "vap"]
-    assert next(line for line in listing.splitlines() if line.startswith("PRB001")).split()[5] == "vap"
+    assert next(line for line in listing.splitlines() if line.startswith("PRB003")).split()[5] == "vap"
     assert "  PDB001  cross-resource: needs the PodDisruptionBudgets and autoscalers of the workload" in listing
     explained = runner.invoke(app, ["rules", "explain", "team-label-required", "--rules", str(POLICIES)]).stdout
     assert runner.invoke(app, ["rules", "--rules", str(POLICIES), "explain", "ORG001"]).stdout == explained

@@ -103,7 +103,7 @@ def test_table_format_honours_no_color_and_groups_by_resource(project, monkeypat
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(project)
     write(project / "pod.yaml", POD)
-    result = runner.invoke(app, ["scan", "pod.yaml"])
+    result = runner.invoke(app, ["scan", "pod.yaml", "--format", "table"])
     assert "\x1b[" not in result.stdout
     assert "Pod shop/web" in result.stdout and "pod.yaml:9" in result.stdout
     assert "1 findings (0 critical, 0 high, 1 medium, 0 low, 0 info)" in result.stdout

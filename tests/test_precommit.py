@@ -9,6 +9,7 @@ does not ignore) into a scratch repository and tries that.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ spec:
           image: ghcr.io/acme/api:1.4.2
 """
 SCAN_HOOK, REFERENCE_HOOK = "tbyte-policy scan", "tbyte-policy reference check"
+RENDER_HOOK_ID = "tbyte-policy-render"
 NOT_KUBERNETES = "name: CI\non: [push]\njobs: {}\n"
 
 
@@ -93,6 +95,7 @@ def try_repo(hook_repo: Path, project: Path, files: dict[str, str]) -> subproces
     # Keeps pre-commit's own store out of the user's home (try-repo installs the hooks in a scratch store).
     environment["PRE_COMMIT_HOME"] = str(hook_repo.parent / "pre-commit-home")
     environment.pop("VIRTUAL_ENV", None)
+    environment["SKIP"] = RENDER_HOOK_ID  # it scans whole folders, not these files: see its own test
     return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "--color", "never",
                            "--verbose", "--files", *files], cwd=project, env=environment, capture_output=True,
                           text=True, timeout=900)
@@ -119,7 +122,8 @@ def test_hooks_fail_on_a_failing_manifest_and_drift_then_pass_when_clean(hook_re
     output = failing_run.stdout + failing_run.stderr
     assert failing_run.returncode == 1, output
     assert hook_outcomes(output) == {SCAN_HOOK: "Failed", REFERENCE_HOOK: "Failed"}, output
-    assert "Deployment default/api" in output and "PRB001 readiness-probe-missing" in output
+    assert "failing.yaml:13:11: PRB001 readiness-probe-missing [high] container api has no readinessProbe" in output
+    assert "13 |         - name: api\n   |           ^^^^ Deployment/default/api\n" in output  # the text format
     assert "backend/deployment.yaml" in output and "differ from the bundled ones" in output
 
     (project / "failing.yaml").unlink()
@@ -135,10 +139,29 @@ def test_hook_manifest_declares_both_hooks():
     hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     scan, drift = hooks["tbyte-policy"], hooks["tbyte-policy-reference"]
     assert (scan["entry"], scan["language"], scan["pass_filenames"], scan["args"]) == (
-        "tbyte-policy scan", "python", True, ["--fail-on", "high"])
+        "tbyte-policy scan --format text", "python", True, ["--fail-on", "high"])
     assert scan["types_or"] == ["yaml", "json"] and scan["require_serial"] is True
     assert (drift["entry"], drift["pass_filenames"], drift["args"]) == (
         "tbyte-policy reference check", False, ["deploy/reference"])
+    render = hooks[RENDER_HOOK_ID]
+    assert (render["entry"], render["language"], render["pass_filenames"], render["args"]) == (
+        "tbyte-policy scan", "python", False, ["--fail-on", "high", "."])
+
+
+def test_the_render_hook_command_scans_a_chart_repository(tmp_path, monkeypatch):
+    """What the tbyte-policy-render hook runs in a chart repository (pre-commit adds no file names)."""
+    pytest.importorskip("helm_python")
+    shutil.copytree(ROOT / "tests" / "fixtures" / "charts" / "shop", tmp_path / "charts" / "shop")
+    (tmp_path / "charts" / "shop" / "templates" / "deployment.yaml").write_text("{{- /* nothing */ -}}\n")
+    monkeypatch.chdir(tmp_path)
+    hook = next(hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+                if hook["id"] == RENDER_HOOK_ID)
+    result = CliRunner().invoke(app, [*hook["entry"].split()[1:], *hook["args"], "--format", "json"])
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and report["errors"] == []
+    assert {entry["location"]["path"] for entry in report["findings"] if entry["location"]["path"]} == {
+        "charts/shop/templates/service.yaml", "charts/shop/charts/redis/templates/statefulset.yaml",
+        "charts/shop/charts/worker/templates/cronjob.yaml"}
 
 
 # --- reference check: the command behind the tbyte-policy-reference hook ---

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -34,7 +35,8 @@ SCHEMAS = HERE / "schemas"
 # Rules that exist for good: the goldens must not change when other families add rules.
 GOLDEN_RULES = ("PRB001", "PRB002", "PRB003", "RES001", "RES005", "RES006")  # RES006 finds nothing
 GOLDEN_VERSION = "0.0.0-golden"
-EXTENSIONS = {"sarif": "sarif", "junit": "xml", "markdown": "md", "github": "txt", "policyreport": "yaml"}
+EXTENSIONS = {"sarif": "sarif", "junit": "xml", "markdown": "md", "github": "txt", "policyreport": "yaml",
+              "text": "txt"}
 
 
 def golden_rules() -> list[Rule]:
@@ -329,13 +331,14 @@ def cli(monkeypatch) -> CliRunner:
 
 
 def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
-    targets = {name: tmp_path / f"out.{extension}" for name, extension in {**EXTENSIONS, "json": "json"}.items()}
+    targets = {name: tmp_path / f"{name}.{extension}"
+               for name, extension in {**EXTENSIONS, "json": "json", "html": "html"}.items()}
     arguments = ["scan", "helm.yaml", "multi.yaml", "--fail-on", "critical"]
     for name, target in targets.items():
         arguments += ["--report", f"{name}={target}"]
     result = cli.invoke(app, arguments)
     assert result.exit_code == 0, result.output
-    assert "findings (" in result.output  # the table still goes to the terminal
+    assert "findings (" in result.output  # the main output (text, since stdout is not a terminal) still goes out
     findings = json.loads(targets["json"].read_text())["summary"]["findings"]
     sarif = json.loads(targets["sarif"].read_text())
     assert len([result for result in sarif["runs"][0]["results"] if "suppressions" not in result]) == findings
@@ -343,6 +346,8 @@ def test_one_scan_writes_every_format_beside_the_table(tmp_path, cli):
     assert yaml.safe_load(targets["policyreport"].read_text())["summary"]["fail"] == findings
     assert len(targets["github"].read_text().splitlines()) == findings
     assert targets["markdown"].read_text().startswith(f"## tbyte-policy: {findings} findings")
+    (data,) = re.findall(r'id="report-data">(.*?)</script>', targets["html"].read_text(), re.S)
+    assert json.loads(data)["summary"]["findings"] == findings
 
 
 def test_main_format_accepts_every_report_format(cli):

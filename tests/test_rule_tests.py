@@ -16,18 +16,18 @@ RULE = find_rule(load_catalogue(), "PRB003")
 
 def test_a_header_names_rule_object_and_line():
     assert expected_findings(FIXTURE.read_text()) == {
-        Expectation("PRB003", "Deployment/web", 22), Expectation("PRB003", "Deployment/web", 26),
-        Expectation("PRB003", "Pod/numbered", 41), Expectation("PRB003", "Pod/numbered", 42)}
+        Expectation("PRB003", "Deployment/web", 21), Expectation("PRB003", "Deployment/web", 25),
+        Expectation("PRB003", "Pod/numbered", 41)}
     assert expected_findings("# expect: RUN001 Pod/web -\n# a comment\n") == {Expectation("RUN001", "Pod/web", None)}
 
 
 def test_rewriting_a_stale_header_accounts_for_its_own_lines(tmp_path):
     body = FIXTURE.read_text().split("apiVersion:", 1)[1]
     stale = tmp_path / "fail.yaml"
-    stale.write_text("# expect: PRB003 Deployment/web 1\napiVersion:" + body)  # one line where there are four
+    stale.write_text("# expect: PRB003 Deployment/web 1\napiVersion:" + body)  # one line where there are three
     assert rewrite_expectations(RULE, stale)
-    assert stale.read_text() == ("# expect: PRB003 Deployment/web 22\n# expect: PRB003 Deployment/web 26\n"
-                                 "# expect: PRB003 Pod/numbered 41\n# expect: PRB003 Pod/numbered 42\n"
+    assert stale.read_text() == ("# expect: PRB003 Deployment/web 21\n# expect: PRB003 Deployment/web 25\n"
+                                 "# expect: PRB003 Pod/numbered 41\n"
                                  "apiVersion:" + body)
     found, errors = actual_findings(RULE, stale)
     assert found == expected_findings(stale.read_text()) and errors == []
@@ -49,6 +49,6 @@ def test_the_script_leaves_true_headers_alone_and_fixes_shifted_ones(tmp_path):
     rewritten = (fixtures / "fail.yaml").read_text()
     assert rewritten.endswith("# a comment that shifts every line below\napiVersion:" + body)
     assert expected_findings(rewritten) == {
-        Expectation("PRB003", "Deployment/web", 23), Expectation("PRB003", "Deployment/web", 27),
-        Expectation("PRB003", "Pod/numbered", 42), Expectation("PRB003", "Pod/numbered", 43)}
+        Expectation("PRB003", "Deployment/web", 22), Expectation("PRB003", "Deployment/web", 26),
+        Expectation("PRB003", "Pod/numbered", 42)}
     assert (fixtures / "pass.yaml").read_text() == (FIXTURE.parent / "pass.yaml").read_text()

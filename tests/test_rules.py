@@ -36,6 +36,8 @@ def test_every_rule_has_docs_and_both_fixtures():
     for rule in CATALOGUE:
         assert rule.family in FAMILIES and rule.severity in SEVERITIES
         assert all(rule.docs[section].strip() for section in DOC_SECTIONS), rule.id
+        assert "TODO" not in rule.title and not any("TODO" in text for text in rule.docs.values()), \
+            f"{rule.id}: finish what `rules new` started"
         fixtures = {path.stem.rstrip("0123456789") for path in (FIXTURES / rule.id).glob("*.yaml")}
         assert {"pass", "fail"} <= fixtures, f"{rule.id} needs pass.yaml and fail.yaml fixtures"
 

@@ -24,7 +24,9 @@ from tbyte_policy.config import Config, configure_rules
 from tbyte_policy.sources.yaml_documents import load_text
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CRDS = REPO.parent / "shared" / "schemas" / "crds"
+# ../shared beside the checkout, or beside a folder above it (a worktree under the main checkout's parent).
+SHARED = next((parent / "shared" for parent in REPO.parents if (parent / "shared").is_dir()), REPO.parent / "shared")
+SHARED_CRDS = SHARED / "schemas" / "crds"
 CATALOGUE = {rule.id: rule for rule in load_catalogue()}
 
 
@@ -272,7 +274,7 @@ def test_vendored_crd_schemas_are_what_the_vendoring_script_makes_of_the_upstrea
 
 
 def test_the_realworld_custom_resources_validate_except_the_documented_negative_examples():
-    corpus = REPO.parent / "shared" / "realworld"
+    corpus = SHARED / "realworld"
     if not corpus.is_dir():
         pytest.skip("../shared/realworld is not beside this checkout")
     report = scan_paths([str(corpus)], AuditOptions(rules=[CATALOGUE["SCH001"].with_overrides(enabled=True)]))
@@ -297,8 +299,8 @@ def test_configure_schema_rules_drops_schema_rules_and_sets_the_version():
 
 
 # `tbyte-policy scan FILE --format json [--no-schema]`, reporting at exit which of the heavy packages it imported
-# (the JSON report needs no rich; a scan needs no kubernetes client; a scan without CEL rules loads no CEL
-# library nor the modules that use it) and how many schema sets it built.
+# (the JSON report needs no rich; a scan needs no kubernetes client, no Helm SDK and no renderer, and
+# without CEL rules no CEL library nor the modules that use it) and how many schema sets it built.
 _LAZY_PROBE = """
 import atexit, sys
 from tbyte_policy import schemas
@@ -306,9 +308,14 @@ from tbyte_policy.cli import main
 
 @atexit.register
 def report():
-    loaded = [name for name in ("kubernetes_validate", "jsonschema_rs", "jsonschema", "kubernetes", "rich", "cel",
-                                "cel.cel", "celpy", "tbyte_policy.k8s_cel", "tbyte_policy.cel_rules",
-                                "tbyte_policy.vap") if name in sys.modules]
+    loaded = [name for name in ("kubernetes_validate", "jsonschema_rs", "jsonschema", "kubernetes", "rich",
+                                # rendering: only when a chart or a kustomization is scanned
+                                "helm_python", "tbyte_policy.sources.helm", "tbyte_policy.sources.kustomize",
+                                "tbyte_policy.sources.tools", "tbyte_policy.sources.inputs",
+                                # CEL: only when CEL rules are configured
+                                "cel", "cel.cel", "celpy", "tbyte_policy.k8s_cel", "tbyte_policy.cel_rules",
+                                "tbyte_policy.vap")
+              if name in sys.modules]
     print(",".join(loaded), schemas._schema_set.cache_info().currsize, sep="|", file=sys.stderr)
 
 sys.argv = ["tbyte-policy", "scan", *sys.argv[1:], "--format", "json"]

@@ -82,8 +82,9 @@ def test_live_secrets_need_an_external_secret_or_a_controller_that_owns_them():
     assert live("SCR001") == [("made-by-hand", 39)]
 
 
-def test_live_pods_may_read_secrets_their_controller_owns():
-    assert live("SCR002") == [("app", 51), ("app", 52)]
+def test_live_pods_reading_secrets_the_cluster_holds_are_left_to_scr001():
+    # made-by-hand exists (SCR001 reports it, see above); only the Secret nothing holds is SCR002's.
+    assert live("SCR002") == [("app", 52)]
 
 
 def test_live_mode_judges_nothing_when_external_secrets_could_not_be_read():

@@ -110,7 +110,7 @@ def test_builtin_exports_every_enabled_twin_and_nothing_else(tmp_path):
     exported = {document["metadata"]["annotations"]["tbyte-policy.io/rule"].split()[0] for document in documents
                 if document["kind"] == "ValidatingAdmissionPolicy"}
     assert exported == {rule.id for rule in CATALOGUE if rule.cel is not None and rule.enabled}
-    assert {"SEC001", "PRB001", "RES001", "IMG001", "HPA003", "ROL004", "PDB007", "ING001", "NET008"} <= exported
+    assert {"SEC001", "PRB003", "RES001", "IMG001", "HPA003", "ROL004", "PDB007", "ING001", "NET008"} <= exported
     assert not exported & {"PDB001", "NET001", "RUN001", "SCH001", "SCR004"}
     capabilities = next(document for document in documents
                         if document["metadata"]["name"] == "tbyte-policy-sec006-capabilities-added")
@@ -241,15 +241,15 @@ def test_globs_become_regular_expressions_that_match_what_fnmatch_matches(patter
 
 def test_pods_of_workloads_a_rule_leaves_out_are_left_out_at_admission_too():
     documents = by_name(export("--builtin"))
-    readiness = documents[("ValidatingAdmissionPolicy", "tbyte-policy-prb001-readiness-probe-missing")]
-    conditions = {condition["name"]: condition["expression"] for condition in readiness["spec"]["matchConditions"]}
+    probes = documents[("ValidatingAdmissionPolicy", "tbyte-policy-prb004-probes-identical")]
+    conditions = {condition["name"]: condition["expression"] for condition in probes["spec"]["matchConditions"]}
     owned = k8s_cel.check_expression(conditions["not-owned-by-an-unmatched-workload"])
 
     def validated(owner_kind: str | None) -> bool:
         owners = [{"kind": owner_kind, "name": "x", "controller": True}] if owner_kind else []
         return owned.execute(k8s_cel.context({"object": {"kind": "Pod", "metadata": {"ownerReferences": owners}}}))
 
-    # PRB001 leaves out Jobs (they run to completion): their pods are not asked for a readiness probe
+    # PRB004 leaves out Jobs (they run to completion, with no readiness to speak of): their pods are not judged
     assert not validated("Job") and validated("ReplicaSet") and validated(None)
     security = documents[("ValidatingAdmissionPolicy", "tbyte-policy-sec004-privileged-container")]
     assert [condition["name"] for condition in security["spec"]["matchConditions"]] == ["not-ignored-by-annotation"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.scalability import not_horizontally_scalable
+from tbyte_policy.checks.serving import serving_workload
 from tbyte_policy.checks.workloads import (
     autoscalers,
     bound_pointer,
@@ -25,7 +27,7 @@ from tbyte_policy.model import ContainerView, ObjectRef, Problem, Resource, mapp
 _DEFAULT_METRIC = "cpu"
 
 
-@check("workload-not-autoscaled", "object")
+@check("workload-not-autoscaled", "object", non_serving=False)
 def workload_not_autoscaled(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
     inventory = ctx.inventory
     if workload in inventory.workload_ref_targets or autoscalers(inventory, workload) \
@@ -33,6 +35,11 @@ def workload_not_autoscaled(workload: Resource, ctx: CheckContext) -> Iterator[P
         return
     replicas = declared_replicas(workload)
     if replicas == 0:  # scaled to zero on purpose
+        return
+    pods = inventory.pods_of(workload)
+    if not_horizontally_scalable(workload, pods) is not None:
+        return
+    if not ctx.params["non_serving"] and pods is not None and not serving_workload(pods, inventory):
         return
     yield Problem(f"no HorizontalPodAutoscaler or ScaledObject targets {workload.local_ref}: it runs "
                   f"{plural(replicas, 'replica')} whatever the load", "/spec/replicas")

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.security_context import bound_service_accounts
+from tbyte_policy.checks.selector_targets import resolve
 from tbyte_policy.checks.services import selected_pods
 from tbyte_policy.checks.workload_ports import (
     declares_ports,
     describe_ports,
     exposes_range,
-    generated_pod_labels,
     port_name,
     port_number,
     protocol_of,
@@ -139,12 +139,11 @@ def network_policy_selects_no_pods(policy: Resource, ctx: CheckContext) -> Itera
     # An empty podSelector is a namespace-wide baseline that also holds for pods yet to come.
     if not isinstance(selector, dict) or selector_is_empty(selector) or not ctx.inventory.sees(*POD_BEARING_KINDS):
         return
-    if ctx.inventory.pods_matching(policy.namespace, selector):
+    outcome = resolve(policy.namespace, selector, ctx.inventory)
+    if outcome.matches or outcome.unverifiable:  # the latter is SVC004's
         return
-    if not any(label_selector_matches(selector, labels)
-               for labels in generated_pod_labels(policy.namespace, ctx.inventory)):
-        yield Problem(f"podSelector ({describe_label_selector(selector)}) of NetworkPolicy {policy.name} matches "
-                      f"no pods in namespace {policy.namespace}", "/spec/podSelector")
+    yield Problem(f"podSelector ({describe_label_selector(selector)}) of NetworkPolicy {policy.name} matches "
+                  f"no pods in namespace {policy.namespace}", "/spec/podSelector")
 
 
 @check("network-policy-port-not-exposed", "object")

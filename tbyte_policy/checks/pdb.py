@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
-from tbyte_policy.checks.workloads import is_zero, plural, scale, scaled_value
+from tbyte_policy.checks.scalability import singleton_by_design
+from tbyte_policy.checks.selector_targets import resolve
+from tbyte_policy.checks.workloads import Scale, is_zero, plural, scale, scaled_value
 from tbyte_policy.inventory import SCALABLE_KINDS, Inventory
-from tbyte_policy.model import ObjectRef, Problem, Resource
+from tbyte_policy.model import ObjectRef, PodView, Problem, Resource
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches
 
 
@@ -15,25 +17,40 @@ def _describe_labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in labels.items()) or "no labels"
 
 
-@check("workload-without-pdb", "object", single_replica=False)
-def workload_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
-    """Workloads no PDB selects; ``single_replica`` picks the single-replica, unautoscaled ones
-    (a budget cannot keep one pod available) instead of the others."""
+def _unbudgeted(workload: Resource, ctx: CheckContext, single_replica: bool) -> tuple[PodView, Scale] | None:
+    """The pods and size of a workload no PDB selects, when it runs a single replica without an autoscaler
+    (``single_replica``) or when it does not."""
     inventory = ctx.inventory
     pods = inventory.pods_of(workload)
     if pods is None or workload in inventory.workload_ref_targets:
-        return
+        return None
     size = scale(inventory, workload)
     single = size.autoscaler is None and size.high == 1
-    if size.high == 0 or single != ctx.params["single_replica"]:
-        return
+    if size.high == 0 or single != single_replica:
+        return None
     if inventory.pdbs.matching(workload.namespace, pods.labels) or not inventory.sees("PodDisruptionBudget"):
+        return None
+    return pods, size
+
+
+@check("single-replica-without-pdb", "object", non_serving=False)
+def single_replica_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    """Single-replica, unautoscaled workloads no PDB selects (a budget cannot keep one pod available), other
+    than singletons by design."""
+    found = _unbudgeted(workload, ctx, single_replica=True)
+    if found is None or singleton_by_design(found[0], ctx.inventory, ctx.params["non_serving"]):
         return
-    if single:
-        yield Problem(f"{workload.local_ref} runs a single replica and no PodDisruptionBudget selects its pod: a node "
-                      "drain or cluster upgrade evicts it unannounced, and only a second replica makes a budget "
-                      "useful")
+    yield Problem(f"{workload.local_ref} runs a single replica and no PodDisruptionBudget selects its pod: a node "
+                  "drain or cluster upgrade evicts it unannounced, and only a second replica makes a budget useful")
+
+
+@check("workload-without-pdb", "object")
+def workload_without_pdb(workload: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    """Replicated or autoscaled workloads no PDB selects."""
+    found = _unbudgeted(workload, ctx, single_replica=False)
+    if found is None:
         return
+    pods, size = found
     runs = plural(size.high, "replica") if size.low == size.high else f"{size.low}-{size.high} replicas"
     if size.autoscaler is not None:
         runs += f" ({size.autoscaler.local_ref})"
@@ -48,7 +65,8 @@ def pdb_selects_nothing(pdb: Resource, ctx: CheckContext) -> Iterator[Problem]:
     if not isinstance(selector, dict):
         yield Problem("PodDisruptionBudget has no selector, so it selects no pods and protects nothing", "/spec")
         return
-    if ctx.inventory.pods_matching(pdb.namespace, selector):
+    outcome = resolve(pdb.namespace, selector, ctx.inventory)
+    if outcome.matches or outcome.unverifiable:  # the latter is SVC004's
         return
     # A cluster also holds pods of controllers the live mode does not read (operators' custom resources).
     if ctx.mode == "live" and any(label_selector_matches(selector, pod.labels)

@@ -16,10 +16,22 @@ _MEBIBYTE = Decimal(2**20)
 def resource_field_missing(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
     section, resource = ctx.params["section"], ctx.params["resource"]
     values = container.resources.get(section)
-    if not isinstance(values, dict) or values.get(resource) in (None, ""):
+    if section == "requests" and _set(mapping(container.resources.get("limits")), resource):
+        return  # the API server defaults a missing request to the limit (SetDefaults_Pod)
+    if not isinstance(values, dict) or not _set(values, resource):
         singular = {"requests": "request", "limits": "limit"}[section]
         pointer = f"{container.pointer}/resources" + (f"/{section}" if isinstance(values, dict) else "")
         yield Problem(f"container {container.name} sets no {resource} {singular}", pointer, container.name)
+
+
+def _set(values: dict, resource: str) -> bool:
+    return values.get(resource) not in (None, "")
+
+
+def effective_requests(container: ContainerView) -> dict:
+    """The container's requests as the API server stores them: a resource with a limit and no request
+    requests its limit."""
+    return {**mapping(container.resources.get("limits")), **mapping(container.resources.get("requests"))}
 
 
 @check("request-above-limit", "container")
@@ -35,7 +47,7 @@ def request_above_limit(container: ContainerView, ctx: CheckContext) -> Iterator
 
 @check("requests-equal-limits", "container", resources=["cpu", "memory"])
 def requests_equal_limits(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
-    requests, limits = mapping(container.resources.get("requests")), mapping(container.resources.get("limits"))
+    requests, limits = effective_requests(container), mapping(container.resources.get("limits"))
     for resource in ctx.params["resources"]:
         request, limit = try_quantity(requests.get(resource)), try_quantity(limits.get(resource))
         if limit is None or request != limit:

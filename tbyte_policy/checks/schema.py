@@ -88,7 +88,7 @@ def removed_api(api_version: str, kind: str, kubernetes_version: str | None) -> 
         return None
     target = schemas.parse_kubernetes_version(kubernetes_version)
     if entry.product == "Kubernetes" and target is not None \
-            and target < schemas.parse_kubernetes_version(entry.removed_in):
+            and target < schemas.release_of(entry.removed_in):
         return None
     return entry
 

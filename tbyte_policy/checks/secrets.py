@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
+from tbyte_policy.checks.secret_creators import secret_creators
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.model import (
@@ -172,29 +173,44 @@ def secret_unmanaged(secret: Resource, ctx: CheckContext) -> Iterator[Problem]:
 # --------------------------------------------------------------------------- references to Secrets
 
 
-def secret_references(pods: PodView) -> Iterator[tuple[str, str, str, str | None]]:
-    """(Secret name, pointer, what refers to it, container name) for every Secret a pod reads."""
+class SecretReference(NamedTuple):
+    name: object  # the Secret's name as written (checked by the caller)
+    pointer: str
+    referrer: str  # what refers to it, for messages
+    container: str | None
+    optional: bool  # `optional: true`: the pod starts without the Secret
+
+
+def secret_references(pods: PodView) -> Iterator[SecretReference]:
+    """Every Secret a pod reads."""
+    def optional(reference: dict) -> bool:
+        return reference.get("optional") is True
+
     for container in pods.containers():
         for index, env in enumerate(sequence(container.raw.get("env"))):
             env = mapping(env)
-            name = mapping(mapping(env.get("valueFrom")).get("secretKeyRef")).get("name")
-            yield name, f"{container.pointer}/env/{index}/valueFrom/secretKeyRef/name", \
-                f"env {env.get('name')} of container {container.name}", container.name
+            reference = mapping(mapping(env.get("valueFrom")).get("secretKeyRef"))
+            yield SecretReference(reference.get("name"), f"{container.pointer}/env/{index}/valueFrom/secretKeyRef/name",
+                                  f"env {env.get('name')} of container {container.name}", container.name,
+                                  optional(reference))
         for index, source in enumerate(sequence(container.raw.get("envFrom"))):
-            name = mapping(mapping(source).get("secretRef")).get("name")
-            yield name, f"{container.pointer}/envFrom/{index}/secretRef/name", \
-                f"envFrom of container {container.name}", container.name
+            reference = mapping(mapping(source).get("secretRef"))
+            yield SecretReference(reference.get("name"), f"{container.pointer}/envFrom/{index}/secretRef/name",
+                                  f"envFrom of container {container.name}", container.name, optional(reference))
     for index, volume in enumerate(sequence(pods.spec.get("volumes"))):
         volume = mapping(volume)
         pointer = f"{pods.pointer}/volumes/{index}"
-        yield mapping(volume.get("secret")).get("secretName"), f"{pointer}/secret/secretName", \
-            f"volume {volume.get('name')}", None
+        reference = mapping(volume.get("secret"))
+        yield SecretReference(reference.get("secretName"), f"{pointer}/secret/secretName",
+                              f"volume {volume.get('name')}", None, optional(reference))
         for source_index, source in enumerate(sequence(mapping(volume.get("projected")).get("sources"))):
-            yield mapping(mapping(source).get("secret")).get("name"), \
-                f"{pointer}/projected/sources/{source_index}/secret/name", \
-                f"projected volume {volume.get('name')}", None
+            reference = mapping(mapping(source).get("secret"))
+            yield SecretReference(reference.get("name"), f"{pointer}/projected/sources/{source_index}/secret/name",
+                                  f"projected volume {volume.get('name')}", None, optional(reference))
     for index, reference in enumerate(sequence(pods.spec.get("imagePullSecrets"))):
-        yield mapping(reference).get("name"), f"{pods.pointer}/imagePullSecrets/{index}/name", "imagePullSecrets", None
+        # No `optional` here: the kubelet pulls without the credential, and a private image then fails to pull.
+        yield SecretReference(mapping(reference).get("name"), f"{pods.pointer}/imagePullSecrets/{index}/name",
+                              "imagePullSecrets", None, False)
 
 
 @check("secret-without-external-secret", "pod")
@@ -203,18 +219,28 @@ def secret_without_external_secret(pods: PodView, ctx: CheckContext) -> Iterator
         return
     namespace = pods.resource.namespace
     seen: set[str] = set()
-    for name, pointer, referrer, container in secret_references(pods):
-        if not isinstance(name, str) or not name or name in seen:
+    for reference in secret_references(pods):
+        name = reference.name
+        if not isinstance(name, str) or not name or name in seen or reference.optional:
             continue
         seen.add(name)
         found = producer(ctx, namespace, name)
-        if found is None:
-            if not written_by_controller(ctx, namespace, name):
-                why, related = _missing_producer(name, namespace, ctx)
-                yield Problem(f"{referrer} reads Secret {name}, but {why}", pointer, container, related)
-        elif _writes_nothing(found):
-            yield Problem(f"{referrer} reads Secret {name}, but ExternalSecret {found.name} has "
-                          f"creationPolicy: None and never writes it", pointer, container, [ObjectRef.of(found)])
+        if found is not None:
+            if _writes_nothing(found):
+                yield Problem(f"{reference.referrer} reads Secret {name}, but ExternalSecret {found.name} has "
+                              f"creationPolicy: None and never writes it", reference.pointer, reference.container,
+                              [ObjectRef.of(found)])
+            continue
+        # A Secret the run holds is SCR001's to judge (a manifest with data, or a live Secret nothing owns).
+        if ctx.inventory.get("Secret", namespace, name) is not None:
+            continue
+        if (namespace, name) in secret_creators(ctx.inventory):
+            continue
+        where = f" in namespace {namespace}" if namespace else ""
+        yield Problem(f"{reference.referrer} reads Secret {name}, which the run neither holds nor creates, and no "
+                      f"ExternalSecret{where} produces it (expected one with spec.target.name: {name}, or named "
+                      f"{name}); this rule encodes an ESO-only policy, in which the External Secrets Operator "
+                      f"writes every Secret a pod reads", reference.pointer, reference.container)
 
 
 @check("ingress-tls-secret-unmanaged", "object")
@@ -289,16 +315,17 @@ _DESCRIPTIVE_SUFFIXES = frozenset({
     "INTERVAL", "URL", "URI", "ENDPOINT", "HOST", "PORT", "ISSUER", "AUDIENCE", "SCOPE", "SCOPES", "MODE", "LEVEL",
     "STRATEGY", "PROVIDER", "STORE", "REGION", "KIND", "LIMIT", "RETRIES", "FIELD", "PARAM", "USER",
     "USERNAME", "LOGIN", "HASH", "SALT", "ROUNDS", "COST", "COMPLEXITY", "STRENGTH", "RESET", "METHOD", "MOUNT",
-    "SOURCE", "ENV", "VAR", "REGEX", "PATTERN", "SECRETREF", "BACKEND", "PLUGIN", "CACHE"})
+    "SOURCE", "ENV", "VAR", "REGEX", "PATTERN", "SECRETREF", "BACKEND", "PLUGIN", "CACHE", "TEMPLATE", "RETENTION"})
 # KEY ends many names that hold no credential (CACHE_KEY); it counts unless one of these qualifies it.
 _PLAIN_KEY_QUALIFIERS = frozenset({
     "PUBLIC", "CACHE", "SORT", "PARTITION", "PRIMARY", "FOREIGN", "ROUTING", "IDEMPOTENCY", "OBJECT", "LOOKUP",
     "SHARD", "HASH", "RANGE", "GROUP", "QUEUE", "TOPIC", "MESSAGE", "REDIS", "S3", "BUCKET", "CONFIG", "MAP",
     "LABEL", "ANNOTATION", "FEATURE", "FLAG", "TRANSLATION", "LOCALE", "TENANT", "DEDUP", "CORRELATION", "TRACE",
     "REQUEST", "SEARCH", "INDEX", "METRIC", "METRICS", "COLUMN", "FIELD", "JSON", "MAPPING", "HOT", "LOCK", "STATE",
-    "NODE", "SELECTOR", "TAINT"})
+    "NODE", "SELECTOR", "TAINT", "TOPOLOGY", "TIME", "LEVEL", "NAME", "CALLER", "STACKTRACE", "FUNCTION"})
 _KEY_CONTENT = frozenset({"CONTENT", "DATA", "VALUE", "MATERIAL", "PEM", "B64", "BASE64"})
 _WORDS = lazy_compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_EMPTY_COLLECTIONS = frozenset({"[]", "{}"})  # a configuration file's empty list of secrets, say
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null"})
 _REFERENCE = lazy_compile(r"^(\$\(.*\)|\$\{.*\}|\{\{.*\}\}|<[^<>]*>|%\(?\w*\)?s|"
                           r"(vault|ref\+\w+|file|env|awssm|sm|gcpsm|azurekv|secretmanager|op):(//)?\S+|"
@@ -327,7 +354,8 @@ def literal_value(value: object) -> bool:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         return False
     text = str(value).strip().strip("'\"").strip()
-    return bool(text) and text.lower() not in _BOOLEAN_WORDS and not _REFERENCE.match(text)
+    return bool(text) and text not in _EMPTY_COLLECTIONS and text.lower() not in _BOOLEAN_WORDS \
+        and not _REFERENCE.match(text)
 
 
 _URL_PASSWORD = lazy_compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@]*:([^\s/?#@]+)@")

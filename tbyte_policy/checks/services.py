@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
+from tbyte_policy.checks.selector_targets import resolve
+from tbyte_policy.checks.serving import service_selector
 from tbyte_policy.checks.workload_ports import (
     declares_ports,
     describe_ports,
-    generated_pod_labels,
     port_name,
     port_number,
     protocol_of,
@@ -16,21 +17,7 @@ from tbyte_policy.checks.workload_ports import (
 )
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, sequence
-from tbyte_policy.selectors import describe_label_selector, map_selector_matches
-
-# Argo Rollouts adds this key to a stable or canary Service's selector at run time, with the hash of a
-# ReplicaSet's template; the Rollout's own template never carries it.
-ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
-
-
-def service_selector(service: Resource) -> dict | None:
-    """The selector that decides the Service's endpoints; None for a Service whose endpoints are not
-    chosen by labels (ExternalName, or no selector: endpoints managed by hand or by another controller)."""
-    selector = service.spec.get("selector")
-    if service.spec.get("type") == "ExternalName" or not isinstance(selector, dict):
-        return None
-    selector = {key: value for key, value in selector.items() if key != ROLLOUT_HASH_LABEL}
-    return selector or None
+from tbyte_policy.selectors import describe_label_selector, selector_is_empty
 
 
 def selected_pods(service: Resource, inventory: Inventory) -> list[PodView]:
@@ -48,13 +35,37 @@ def service_selects_no_pods(service: Resource, ctx: CheckContext) -> Iterator[Pr
     if selector is None or not ctx.inventory.sees(*POD_BEARING_KINDS) \
             or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
         return
-    if ctx.inventory.pods_matching_map(service.namespace, selector):
+    outcome = resolve(service.namespace, {"matchLabels": selector}, ctx.inventory)
+    if outcome.matches or outcome.unverifiable:  # the latter is SVC004's
         return
-    if not any(map_selector_matches(selector, labels)
-               for labels in generated_pod_labels(service.namespace, ctx.inventory)):
-        described = describe_label_selector({"matchLabels": selector})
-        yield Problem(f"selector ({described}) of Service {service.name} matches no pods in namespace "
-                      f"{service.namespace}; the Service has no endpoints", "/spec/selector")
+    described = describe_label_selector({"matchLabels": selector})
+    yield Problem(f"selector ({described}) of Service {service.name} matches no pods in namespace "
+                  f"{service.namespace}; the Service has no endpoints", "/spec/selector")
+
+
+def _selector_of(resource: Resource) -> dict | None:
+    """The label selector a Service, NetworkPolicy or PodDisruptionBudget chooses its pods with, when it has a
+    non-empty one (an empty one selects every pod of the namespace, or, for a Service, no pods by label)."""
+    if resource.kind == "Service":
+        selector = service_selector(resource)
+        return {"matchLabels": selector} if selector else None
+    selector = resource.spec.get("podSelector" if resource.kind == "NetworkPolicy" else "selector")
+    return selector if isinstance(selector, dict) and not selector_is_empty(selector) else None
+
+
+@check("selector-unverifiable", "object")
+def selector_unverifiable(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
+    selector = _selector_of(resource)
+    if selector is None or not ctx.inventory.sees(*POD_BEARING_KINDS) \
+            or not any(ctx.inventory.kind(kind) for kind in POD_BEARING_KINDS):
+        return
+    outcome = resolve(resource.namespace, selector, ctx.inventory)
+    if outcome.matches or not outcome.unverifiable:
+        return
+    field = {"Service": "selector", "NetworkPolicy": "podSelector"}.get(resource.kind, "selector")
+    yield Problem(f"{field} ({describe_label_selector(selector)}) of {resource.kind} {resource.name} matches no pod "
+                  f"template of the run, and the run cannot tell whether it selects pods: {outcome.unverifiable}",
+                  f"/spec/{field}", related=[ObjectRef.of(other) for other in outcome.related])
 
 
 @check("service-target-port-undeclared", "object", named=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tbyte_policy.config import ConfigError
 from tbyte_policy.exit_codes import EXIT_INPUT
 from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.sources.cluster import ALL_KINDS, ClusterSource, Collection, LiveError, collect
+from tbyte_policy.sources.cluster_transport import Deadline
 
 
 def audit_collection(collection: Collection, options: AuditOptions) -> Report:
@@ -23,19 +25,45 @@ def audit_collection(collection: Collection, options: AuditOptions) -> Report:
 
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
              context: str | None, timeout: float, verbose: bool, config_path: Path | None,
-             chunk_size: int = 0, rule_paths: Sequence[str] = ()) -> int:
+             chunk_size: int = 0, deadline: float | None = None, publish: bool = False,
+             rule_paths: Sequence[str] = ()) -> int:
+    if publish and all_namespaces:
+        _error("--publish writes the PolicyReport of one namespace: it cannot be used with --all-namespaces")
+        return EXIT_INPUT
     try:
         targets = outputs.targets()
         options = prepare([], config_path, None, rule_paths=rule_paths)
-    except (ValueError, ConfigError) as exc:
+        run_deadline = Deadline.after(deadline) if deadline else None
+    except (ValueError, ConfigError, LiveError) as exc:
         _error(str(exc))
         return EXIT_INPUT
     with cyclic_gc_paused():
         try:
             collection = collect(namespace, kubeconfig=kubeconfig, context=context, timeout=timeout,
-                                 all_namespaces=all_namespaces, verbose=verbose, chunk_size=chunk_size)
+                                 all_namespaces=all_namespaces, verbose=verbose, chunk_size=chunk_size,
+                                 deadline=run_deadline)
         except LiveError as exc:
             _error(str(exc))
             return EXIT_INPUT
         report = audit_collection(collection, options)
-    return deliver(report, outputs, targets, options)
+
+    def published(final: Report) -> bool:
+        """After the baselines, before the outputs: the audit's own report is written whatever happens here."""
+        from .publish import open_api
+        from .publish import publish as apply_report
+
+        assert collection.namespace is not None
+        try:
+            api = open_api(kubeconfig, context, timeout, run_deadline, verbose)
+            try:
+                done = apply_report(api, final, collection.namespace, collection.objects)
+            finally:
+                api.close()
+        except LiveError as exc:
+            _error(str(exc))
+            return False
+        if not outputs.quiet:
+            print(f"tbyte-policy: {done}", file=sys.stderr)
+        return True
+
+    return deliver(report, outputs, targets, options, before_output=published if publish else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tbyte_policy.findings import Finding, Report, ReportError
+from tbyte_policy.findings import Finding, Rendered, Report, ReportError
 
 CONTRACT_VERSION = 1
 
@@ -48,13 +48,19 @@ def finding_document(finding: Finding) -> dict[str, Any]:
         "container": finding.container,
         "location": {"path": finding.location.path, "line": finding.location.line,
                      "column": finding.location.column, "pointer": finding.location.pointer,
-                     "helm_source": finding.location.helm_source},
+                     "helm_source": finding.location.helm_source, "rendered": _rendered(finding.location.rendered)},
         "related": [{"kind": ref.kind, "name": ref.name, "namespace": ref.namespace, "path": ref.path,
                      "line": ref.line} for ref in finding.related],
         "remediation": finding.remediation,
         "suppressed": finding.suppressed,
         "suppression_reason": finding.suppression_reason,
     }
+
+
+def _rendered(rendered: Rendered | None) -> dict[str, Any] | None:
+    if rendered is None:
+        return None
+    return {"tool": rendered.tool, "input": rendered.input, "line": rendered.line, "column": rendered.column}
 
 
 def _error(error: ReportError) -> dict[str, Any]:

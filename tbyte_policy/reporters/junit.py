@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from tbyte_policy.findings import Finding, Report, ReportError
-from tbyte_policy.reporters import location_text
+from tbyte_policy.reporters import location_text, rendered_text
 
 TOOL_SUITE = "tbyte-policy"
 # Characters XML 1.0 cannot carry, even escaped; they could come from names in the scanned input.
@@ -45,7 +45,7 @@ class _Suite:
 
     def outcome(self, case: ET.Element, tag: str, message: str, text: str | None = None, **attributes: str) -> None:
         self.counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[tag]] += 1
-        element = ET.SubElement(case, tag, message=_clean(message), **attributes)
+        element = ET.SubElement(case, tag, {"message": _clean(message), **attributes})
         if text:
             element.text = _clean(text)
 
@@ -98,6 +98,8 @@ def _details(finding: Finding) -> str:
              f"location: {location} ({finding.location.pointer or '/'})"]
     if finding.location.helm_source:
         lines.append(f"helm source: {finding.location.helm_source}")
+    if finding.location.rendered:
+        lines.append(f"rendered: {rendered_text(finding.location.rendered)}")
     for ref in finding.related:
         at = f" ({ref.path}:{ref.line})" if ref.path and ref.line else (f" ({ref.path})" if ref.path else "")
         lines.append(f"related: {ref.ref}{at}")

@@ -7,8 +7,8 @@ from collections import Counter
 from itertools import groupby
 
 from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
-from tbyte_policy.reporters import location_text
-from tbyte_policy.reporters.table import _resource_key, summary_line
+from tbyte_policy.reporters import location_text, summary_line
+from tbyte_policy.reporters.table import _resource_key
 
 
 def render(report: Report) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tbyte_policy.findings import Finding, Report
+from tbyte_policy.reporters import rendered_text
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 REPORT_NAME = "tbyte-policy"
@@ -52,6 +53,8 @@ def _result(finding: Finding) -> dict[str, Any]:
         properties["container"] = finding.container
     if finding.location.helm_source:
         properties["helmSource"] = finding.location.helm_source
+    if finding.location.rendered is not None:
+        properties["rendered"] = rendered_text(finding.location.rendered)
     if finding.suppressed:
         properties["suppressionReason"] = finding.suppression_reason or ""
     return {"policy": finding.rule_name, "rule": finding.rule_id, "result": "skip" if finding.suppressed else "fail",

@@ -102,6 +102,10 @@ def _result(finding: Finding, rule_index: dict[str, int], base: Path) -> dict[st
         properties["container"] = finding.container
     if finding.location.helm_source:
         properties["helmSource"] = finding.location.helm_source
+    rendered = finding.location.rendered
+    if rendered is not None:
+        properties["rendered"] = {"tool": rendered.tool, "input": rendered.input, "line": rendered.line,
+                                  "column": rendered.column}
     result["properties"] = properties
     return result
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tbyte_policy.findings import SEVERITIES, SEVERITY_RANK, Finding, Report
-from tbyte_policy.reporters import location_text
+from tbyte_policy.findings import SEVERITY_RANK, Finding, Report
+from tbyte_policy.reporters import location_text, summary_line
 
 SEVERITY_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                    "info": "dim"}
@@ -46,23 +46,6 @@ def render(report: Report, *, color: bool = False, width: int = 120) -> str:
         console.print(Text(f"error: could not read {kind}: {reason}", style="red"))
     console.print(Text(summary_line(report), style="bold"))
     return buffer.getvalue()
-
-
-def summary_line(report: Report) -> str:
-    counts = report.by_severity()
-    severities = ", ".join(f"{counts[name]} {name}" for name in SEVERITIES)
-    suppressed = len(report.findings) - len(report.active_findings)
-    parts = [f"{len(report.active_findings)} findings ({severities})"]
-    if suppressed:
-        parts.append(f"{suppressed} suppressed")
-    parts.append(f"{report.resources} resources read from the cluster" if report.mode == "live"
-                 else f"{report.resources} resources in {report.files} files")
-    if report.skipped_documents:
-        parts.append(f"{report.skipped_documents} non-Kubernetes documents skipped")
-    errors = len(report.all_errors) + len(report.unreadable_kinds)
-    if errors:
-        parts.append(f"{errors} errors")
-    return "; ".join(parts)
 
 
 def _resource_key(finding: Finding) -> tuple:

@@ -7,26 +7,33 @@ concurrently, so the request count does not grow with the object count; with a
 chunk size, a list is read in chunks of that many objects instead, as kubectl's
 ``--chunk-size`` does.  Secrets are requested as metadata only and any data
 that comes back anyway is dropped before it is stored.
+
+Each answer is read as it arrives (``cluster_listing``) and its shape checked:
+one that is not a list of the kind asked for makes that kind unreadable, never
+empty. Of each object only what the rules read is kept (``cluster_trim``). Every
+request is bounded in total time, and the run by its deadline
+(``cluster_transport``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import threading
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from tbyte_policy.sources import Document, LoadResult
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe
+from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, one_line
+from tbyte_policy.sources.cluster_trim import Trimmer
 
-INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
 SECRET_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-JSON_ACCEPT = "application/json"
 MAX_WORKERS = 8
+# A list read in chunks stops after this many: 5 million objects with --chunk-size 500. A server whose
+# continue tokens never end is not followed for ever.
+MAX_PAGES = 10_000
 # Where the kubelet mounts a pod's service-account token, the cluster's CA bundle and the pod's namespace.
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Keys kept from a Secret: never data/stringData, nor anything that may embed them.
@@ -37,10 +44,6 @@ _SECRET_META_KEYS = (
 )
 # `kubectl apply` stores the whole applied object, data included, in this annotation.
 _SECRET_BAD_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
-
-
-class LiveError(Exception):
-    """A one-line, user-facing error of the live mode (never contains secret values)."""
 
 
 class Kind(NamedTuple):
@@ -120,7 +123,7 @@ class ClusterSource:
 
 
 class _KindUnreadable(Exception):
-    """This kind cannot be read (403, 404, ...); the audit goes on without it."""
+    """This kind cannot be read (403, 404, a malformed answer...); the audit goes on without it."""
 
 
 # ---------------------------------------------------------------- sanitising
@@ -183,7 +186,7 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
                     cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
                 ).load_and_set(configuration)
             except config.ConfigException as e:
-                raise LiveError(f"in-cluster configuration failed: {_one_line(e)}") from None
+                raise LiveError(f"in-cluster configuration failed: {one_line(e)}") from None
             try:
                 with open(os.path.join(SERVICE_ACCOUNT_DIR, "namespace")) as fh:
                     context_namespace = fh.read().strip() or None
@@ -205,101 +208,18 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
         chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
         context_namespace = ((chosen or {}).get("context") or {}).get("namespace")
     except config.ConfigException as e:
-        raise LiveError(f"cannot use kubeconfig {config_file}: {_one_line(e)}") from None
+        raise LiveError(f"cannot use kubeconfig {config_file}: {one_line(e)}") from None
     except (OSError, ValueError) as e:  # unreadable file, bad YAML
-        raise LiveError(f"cannot read kubeconfig {config_file}: {_one_line(e)}") from None
+        raise LiveError(f"cannot read kubeconfig {config_file}: {one_line(e)}") from None
     return configuration, context_namespace
 
 
-def _one_line(exc: BaseException | str, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ---------------------------------------------------------------- HTTP
-
-
-class _Api:
-    """GET-only JSON access over the kubernetes client's ApiClient."""
-
-    def __init__(self, configuration, timeout: float, verbose: bool):
-        client, _ = _import_kubernetes()
-        configuration.retries = False  # no urllib3 retries: fail fast, report clearly
-        configuration.connection_pool_maxsize = MAX_WORKERS
-        self.host = configuration.host
-        self.timeout = timeout
-        self.verbose = verbose
-        self.client = client.ApiClient(configuration)
-        self._lock = threading.Lock()
-        self.requests = 0
-
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:
-            pass
-
-    def log(self, message: str) -> None:
-        if self.verbose:
-            print(f"[live] {message}", file=sys.stderr)
-
-    def get(self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = JSON_ACCEPT):
-        """-> (status, parsed JSON body or None). Raises LiveError on transport failures."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        method, url, headers, _body, _post = self.client.param_serialize(
-            "GET", path, query_params=query or [], header_params={"Accept": accept},
-            auth_settings=["BearerToken"],
-        )
-        if isinstance(headers.get("authorization"), str):
-            # A token written by hand often ends in a newline, which no HTTP header may carry. Trimmed here,
-            # per request: the client's refresh hooks put the token back as read before each one.
-            headers["authorization"] = headers["authorization"].strip()
-        with self._lock:
-            self.requests += 1
-        started = time.monotonic()
-        try:
-            response = self.client.call_api(method, url, header_params=headers, _request_timeout=self.timeout)
-            raw = response.read()
-        except urllib3.exceptions.MaxRetryError as e:
-            raise self._transport_error(e.reason or e) from None
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise self._transport_error(e) from None
-        except ValueError:  # a header http.client refuses; its message would quote the header, i.e. the token
-            raise LiveError(f"cannot send a request to the API server at {self.host}: a request header is "
-                            "malformed (check the credentials)") from None
-        except ApiException as e:  # status 0: the client turns urllib3's SSLError into this
-            kind, _, detail = str(e.reason).partition("\n")
-            if kind == "SSLError":
-                raise LiveError(f"TLS error talking to the API server at {self.host}: {_one_line(detail)}") from None
-            raise LiveError(f"cannot talk to the API server at {self.host}: {_one_line(e.reason)}") from None
-        status = response.status
-        self.log(f"GET {path} -> {status} ({time.monotonic() - started:.2f}s)")
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None  # never echo a body: it might hold secret data
-        return status, body
-
-    def _transport_error(self, exc: BaseException) -> LiveError:
-        import urllib3
-
-        if isinstance(exc, urllib3.exceptions.NameResolutionError):
-            return LiveError(f"cannot reach the API server at {self.host}: name resolution failed")
-        if isinstance(exc, urllib3.exceptions.NewConnectionError):
-            detail = "connection refused" if "refused" in str(exc).lower() else _one_line(exc)
-            return LiveError(f"cannot reach the API server at {self.host}: {detail}")
-        if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
-            return LiveError(f"the API server did not answer within {self.timeout:g} s ({self.host})")
-        if isinstance(exc, urllib3.exceptions.SSLError):
-            return LiveError(f"TLS error talking to the API server at {self.host}: {_one_line(exc)}")
-        return LiveError(f"cannot talk to the API server at {self.host}: {_one_line(exc)}")
+# ---------------------------------------------------------------- answers
 
 
 def _status_message(body: Any) -> str:
     if isinstance(body, dict) and body.get("kind") == "Status" and body.get("message"):
-        return _one_line(body["message"])
+        return one_line(body["message"])
     return ""
 
 
@@ -308,10 +228,9 @@ def _status_reason(body: Any) -> str:
 
 
 def _check(status: int, body: Any, what: str, host: str) -> None:
-    """Raise LiveError for fatal statuses, _KindUnreadable for per-kind ones."""
+    """Raise LiveError for fatal statuses, _KindUnreadable for per-kind ones; a 2xx answer passes (its shape
+    is checked by whoever reads it)."""
     if 200 <= status < 300:
-        if not isinstance(body, dict):
-            raise LiveError(f"the API server at {host} returned a non-JSON answer to {what}")
         return
     message = _status_message(body)
     suffix = f": {message}" if message else ""
@@ -327,53 +246,136 @@ def _check(status: int, body: Any, what: str, host: str) -> None:
     raise _KindUnreadable(f"HTTP {status}{' ' + _status_reason(body) if _status_reason(body) else ''}{suffix}")
 
 
+def _malformed(problem: str) -> _KindUnreadable:
+    return _KindUnreadable(f"malformed answer from the API server: {problem}")
+
+
+def _check_item(item: Any, index: int, kind: Kind) -> None:
+    """An item of a list of ``kind``: an object with metadata and a name (and no other kind)."""
+    where = f"item {index + 1}"
+    if not isinstance(item, dict):
+        raise MalformedAnswer(f"{where} is {describe(item)}, not an object")
+    metadata = item.get("metadata")
+    if not isinstance(metadata, dict):
+        raise MalformedAnswer(f"the metadata of {where} is {describe(metadata)}, not an object")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise MalformedAnswer(f"{where} has no metadata.name")
+    item_kind = item.get("kind")
+    if item_kind is not None and item_kind not in (kind.kind, *(("PartialObjectMetadata",) if kind.metadata_only
+                                                               else ())):
+        what = f"a {item_kind}" if isinstance(item_kind, str) else f"an object whose kind is {describe(item_kind)}"
+        raise MalformedAnswer(f"{where} ({name}) is {what}, not a {kind.kind}")
+
+
 # ---------------------------------------------------------------- collection
 
 
-def _list_kind(api: _Api, kind: Kind, namespace: str | None, chunk_size: int) -> list[dict]:
+def _list_kind(api: Api, kind: Kind, namespace: str | None, chunk_size: int,
+               keep: Callable[[dict], dict]) -> list[dict]:
     """All items of one kind, in one request or (``chunk_size`` > 0) in chunks; a 410 Expired while
     chunking restarts the list once."""
+    items = _read_pages(api, kind, namespace, chunk_size, keep, restart_on_expiry=True)
+    if items is None:
+        api.log(f"{kind.kind}: continue token expired, restarting the list")
+        items = _read_pages(api, kind, namespace, chunk_size, keep, restart_on_expiry=False)
+    assert items is not None
+    return items
+
+
+def _read_pages(api: Api, kind: Kind, namespace: str | None, chunk_size: int, keep: Callable[[dict], dict],
+                restart_on_expiry: bool) -> list[dict] | None:
+    """The list's pages, its items sanitised (and ``keep``-trimmed) one by one as they arrive; None when a
+    continue token expired and ``restart_on_expiry``."""
     path = kind.list_path(namespace)
     accept = SECRET_ACCEPT if kind.metadata_only else JSON_ACCEPT
+    expected = (f"{kind.kind}List", *(("PartialObjectMetadataList",) if kind.metadata_only else ()))
     what = f"listing {kind.kind}"
-    for attempt in (1, 2):
-        items: list[dict] = []
-        token: str | None = None
-        requests = 0
-        while True:
-            query: list[tuple[str, Any]] = [("limit", chunk_size)] if chunk_size else []
-            if token:
-                query.append(("continue", token))
-            status, body = api.get(path, query, accept)
-            if status == 410 and token:
-                if attempt == 1:
-                    api.log(f"{kind.kind}: continue token expired, restarting the list")
-                    break
-                raise _KindUnreadable("the list kept expiring (410 Expired) while reading it in chunks")
-            _check(status, body, what, api.host)
-            requests += 1
-            # Sanitise chunk by chunk: raw Secret data is never kept past this point.
-            items.extend(sanitize(item, kind) for item in body.get("items") or [] if isinstance(item, dict))
-            next_token = (body.get("metadata") or {}).get("continue")
-            if not next_token:
-                api.log(f"{kind.kind}: {len(items)} object(s) in {requests} request(s)")
-                return items
-            if next_token == token:
-                raise LiveError(f"the API server returned the same continue token twice {what}")
-            token = next_token
-    raise AssertionError("unreachable")
+    items: list[dict] = []
+
+    def take(item: Any, index: int) -> None:
+        _check_item(item, index, kind)
+        # Sanitised item by item: raw Secret data is never kept past this point.
+        items.append(keep(sanitize(item, kind)))
+
+    token: str | None = None
+    seen: set[str] = set()
+    pages = 0
+    while True:
+        query: list[tuple[str, Any]] = [("limit", chunk_size)] if chunk_size else []
+        if token:
+            query.append(("continue", token))
+        try:
+            status, page = api.get_list(path, what, query, accept, expected, take)
+        except MalformedAnswer as e:
+            raise _malformed(str(e)) from None
+        if status == 410 and token:
+            if restart_on_expiry:
+                return None
+            raise _KindUnreadable("the list kept expiring (410 Expired) while reading it in chunks")
+        _check(status, page, what, api.host)
+        pages += 1
+        next_token = page.continue_token
+        if not next_token:
+            api.log(f"{kind.kind}: {len(items)} object(s) in {pages} request(s)")
+            return items
+        if next_token in seen:
+            raise _KindUnreadable(f"the API server's continue tokens go round in a circle (page {pages + 1} would "
+                                  "repeat an earlier page): the list never ends")
+        if pages >= MAX_PAGES:
+            raise _KindUnreadable(f"the list did not end after {MAX_PAGES:,} pages of {chunk_size or 'all'} objects "
+                                  "(the API server keeps sending continue tokens)")
+        seen.add(next_token)
+        token = next_token
 
 
-def _crd_kinds_served(api: _Api, group: str, version: str) -> tuple[set[str], str | None]:
+def _crd_kinds_served(api: Api, group: str, version: str) -> tuple[set[str], str | None]:
     """-> (plurals served by group/version, reason if discovery was unreadable)."""
-    status, body = api.get(f"/apis/{group}/{version}")
+    what = f"discovering {group}/{version}"
+    try:
+        status, body = api.get_document(f"/apis/{group}/{version}", what)
+    except MalformedAnswer as e:
+        return set(), f"malformed discovery answer from the API server: {e}"
     if status == 404:
         return set(), None
     try:
-        _check(status, body, f"discovering {group}/{version}", api.host)
+        _check(status, body, what, api.host)
+        return _served_plurals(body), None
     except _KindUnreadable as e:
         return set(), str(e)
-    return {r.get("name") for r in body.get("resources") or [] if isinstance(r, dict)}, None
+
+
+def _served_plurals(body: Any) -> set[str]:
+    """The resources an APIResourceList names."""
+    def malformed(problem: str) -> _KindUnreadable:
+        return _KindUnreadable(f"malformed discovery answer from the API server: {problem}")
+
+    if not isinstance(body, dict):
+        raise malformed(f"{describe(body)}, not an APIResourceList" if body is not None else "not JSON")
+    if body.get("kind") not in (None, "APIResourceList"):
+        raise malformed(f"a {one_line(str(body['kind']), 60)}, not an APIResourceList")
+    resources = body.get("resources")
+    if not isinstance(resources, list):
+        raise malformed(f"its resources are {describe(resources)}, not a list")
+    plurals = set()
+    for index, resource in enumerate(resources):
+        if not isinstance(resource, dict) or not isinstance(resource.get("name"), str):
+            raise malformed(f"resource {index + 1} is {describe(resource)} without a name")
+        plurals.add(resource["name"])
+    return plurals
+
+
+def _namespace_object(body: Any, namespace: str) -> dict:
+    """The Namespace a GET answered, checked."""
+    if not isinstance(body, dict):
+        raise _malformed(f"{describe(body)}, not a Namespace" if body is not None else "not JSON")
+    if body.get("kind") not in (None, "Namespace"):
+        raise _malformed(f"a {one_line(str(body['kind']), 60)}, not a Namespace")
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("name") != namespace:
+        raise _malformed(f"not the Namespace {namespace} (its metadata "
+                         f"{'names another' if isinstance(metadata, dict) else 'is ' + describe(metadata)})")
+    return body
 
 
 def collect(
@@ -385,10 +387,18 @@ def collect(
     all_namespaces: bool = False,
     verbose: bool = False,
     chunk_size: int = 0,
+    deadline: Deadline | float | None = None,
+    trimmed: bool = True,
 ) -> Collection:
-    """Read every audited kind from the API server (GET only). See the module docstring."""
+    """Read every audited kind from the API server (GET only). See the module docstring.
+
+    ``timeout`` bounds each request, ``deadline`` (seconds from now, or a running Deadline; None for none)
+    all of them together; ``trimmed=False`` keeps whole objects (the tests compare the two).
+    """
     if timeout <= 0:
         raise LiveError("the timeout must be positive")
+    if isinstance(deadline, (int, float)):
+        deadline = Deadline.after(deadline)
     if chunk_size < 0:
         raise LiveError("the chunk size must be 0 (one request per kind) or positive")
     configuration, context_namespace = _load_configuration(kubeconfig, context)
@@ -396,25 +406,32 @@ def collect(
         namespace = None
     elif not namespace:
         namespace = context_namespace or "default"
-    api = _Api(configuration, timeout, verbose)
+    api = Api(configuration, timeout, deadline, verbose, MAX_WORKERS)
     try:
-        return _collect(api, namespace, chunk_size)
+        return _collect(api, namespace, chunk_size, Trimmer().trim if trimmed else _whole)
     finally:
         api.close()
 
 
-def _collect(api: _Api, namespace: str | None, chunk_size: int) -> Collection:
+def _whole(obj: dict) -> dict:
+    return obj
+
+
+def _collect(api: Api, namespace: str | None, chunk_size: int, keep: Callable[[dict], dict]) -> Collection:
     result = Collection(namespace=namespace)
     by_kind: dict[str, list[dict]] = {}
 
     # 1. The namespace itself (GET), or all namespaces (list).
     if namespace is not None:
-        status, body = api.get(NAMESPACE.list_path(None) + "/" + quote(namespace, safe=""))
-        if status == 404:
-            raise LiveError(f"namespace {namespace} not found")
+        what = f"getting namespace {namespace}"
         try:
-            _check(status, body, f"getting namespace {namespace}", api.host)
-            by_kind[NAMESPACE.kind] = [sanitize(body, NAMESPACE)]
+            status, body = api.get_document(NAMESPACE.list_path(None) + "/" + quote(namespace, safe=""), what)
+            if status == 404:
+                raise LiveError(f"namespace {namespace} not found")
+            _check(status, body, what, api.host)
+            by_kind[NAMESPACE.kind] = [keep(sanitize(_namespace_object(body, namespace), NAMESPACE))]
+        except MalformedAnswer as e:
+            result.unreadable[NAMESPACE.kind] = str(_malformed(str(e)))
         except _KindUnreadable as e:
             result.unreadable[NAMESPACE.kind] = str(e)
     to_list = [NAMESPACE] if namespace is None else []
@@ -441,7 +458,7 @@ def _collect(api: _Api, namespace: str | None, chunk_size: int) -> Collection:
             api.log(f"CRDs not installed, skipped: {', '.join(result.skipped_crds)}")
 
         # 3. One list per kind (in chunks with a chunk size), concurrently.
-        futures = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size) for kind in to_list}
+        futures = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size, keep) for kind in to_list}
         for kind, future in futures.items():
             try:
                 by_kind[kind.kind] = _result(future, pool)

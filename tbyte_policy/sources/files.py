@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tbyte_policy.findings import ReportError
 from tbyte_policy.sources import LoadResult
-from tbyte_policy.sources.yaml_documents import load_text
+from tbyte_policy.sources.yaml_documents import parse_text
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -20,14 +20,17 @@ class FileSource:
     """The files that command-line paths name: files, directories (recursive) and ``-`` for stdin."""
 
     def __init__(self, paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 exclude: Iterable[str] = (), jobs: int = 1) -> None:
+                 exclude: Iterable[str] = (), jobs: int = 1, errors: Iterable[ReportError] = ()) -> None:
         self.paths = list(paths)
         self.max_file_bytes = max_file_bytes
         self.exclude = list(exclude)
         self.jobs = jobs
+        self.errors = list(errors)  # met while the paths were found (a path that does not exist)
 
     def load(self) -> LoadResult:
-        return load_paths(self.paths, max_file_bytes=self.max_file_bytes, exclude=self.exclude, jobs=self.jobs)
+        result = load_paths(self.paths, max_file_bytes=self.max_file_bytes, exclude=self.exclude, jobs=self.jobs)
+        result.errors[:0] = self.errors
+        return result
 
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> tuple[list[str], list[ReportError]]:
@@ -83,7 +86,8 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
     for file in files:
         result.files += 1
         if file == "-":
-            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes)
+            _load_bytes(sys.stdin.buffer.read(max_file_bytes + 1), STDIN_PATH, result, max_file_bytes,
+                        keep_text=True)
             continue
         try:
             size = Path(file).stat().st_size
@@ -99,7 +103,7 @@ def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:
     return result
 
 
-def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int) -> None:
+def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int, *, keep_text: bool = False) -> None:
     if len(data) > max_file_bytes:
         result.errors.append(ReportError(path, None, f"input is over the {max_file_bytes}-byte limit"))
         return
@@ -112,6 +116,8 @@ def _load_bytes(data: bytes, path: str, result: LoadResult, max_file_bytes: int)
         line = data[: exc.start].count(b"\n") + 1
         result.errors.append(ReportError(path, line, "not valid UTF-8 text (binary file?)"))
         return
-    load_text(text, path, result)
+    if keep_text:
+        result.texts[path] = text
+    parse_text(text, path, result)
 
 

@@ -31,9 +31,16 @@ _HELM_HINT = "looks like an unrendered Helm template: render it with helm templa
 
 
 def load_text(text: str, path: str, result: LoadResult | None = None) -> LoadResult:
-    """The Kubernetes objects of one YAML or JSON text, its errors, and the count of its documents that are
-    not Kubernetes objects; added to ``result`` when one is given."""
+    """An in-memory YAML or JSON text (tests, the reference bundle) as ``path``: its documents, and the text
+    itself, which reporters that show source lines cannot read again; added to ``result`` when one is given."""
     result = result if result is not None else LoadResult()
+    result.texts[path] = text
+    return parse_text(text, path, result)
+
+
+def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
+    """Add the Kubernetes objects of one YAML or JSON text to ``result``, with its errors and the count of
+    its documents that are not Kubernetes objects."""
     parsed = LoadResult()
     documents = list(_parse_documents(text, path, parsed))
     if parsed.errors and path.lower().endswith(".json"):

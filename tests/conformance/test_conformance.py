@@ -17,9 +17,9 @@ from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import load_catalogue
 
 HERE = Path(__file__).parent
-CORPUS = HERE.parents[2] / "shared" / "conformance"
-if not CORPUS.is_dir():
-    CORPUS = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+# ../shared beside the checkout, or beside a folder above it (a worktree under the main checkout's parent).
+CORPUS = next((parent / "shared" / "conformance" for parent in HERE.resolve().parents
+               if (parent / "shared" / "conformance").is_dir()), HERE.parents[2] / "shared" / "conformance")
 MAPPING = yaml.safe_load((HERE / "peer_mapping.yaml").read_text())
 _ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*`([^`]+)`\s*\|")
 

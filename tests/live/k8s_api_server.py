@@ -3,9 +3,11 @@
 It is a stdlib ``ThreadingHTTPServer`` on 127.0.0.1 that speaks enough of the
 Kubernetes REST API (discovery, GET/list of a fixed set of resources, label
 selectors, limit/continue pagination, metadata-only lists, ``Status`` error
-bodies) for the real ``kubernetes`` Python client to be pointed at it through a
+bodies; and, for policyreports only, the writes: server-side apply and create)
+for the real ``kubernetes`` Python client to be pointed at it through a
 kubeconfig file.  Fault knobs (see :class:`Knobs`) let a test make it refuse,
-fail, hang or leak.  Every request is recorded.
+fail, hang, leak, trickle or answer with something else than it was asked for.
+Every request is recorded, with the body of a write.
 
 Nothing here imports the project: the tests drive it only through HTTP.
 """
@@ -23,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import yaml
 
 TOKEN = "test-token"
 
@@ -54,8 +58,12 @@ CRD_RESOURCES = [
     ("external-secrets.io", "v1", "secretstores", "SecretStore", True),
     ("external-secrets.io", "v1", "clustersecretstores", "ClusterSecretStore", False),
     ("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", True),
+    # the one kind a client may write: `tbyte-policy live --publish` applies its PolicyReport
+    ("wgpolicyk8s.io", "v1alpha2", "policyreports", "PolicyReport", True),
 ]
 CRD_GROUPS = sorted({r[0] for r in CRD_RESOURCES})
+WRITABLE = frozenset({"policyreports"})
+APPLY_PATCH = "application/apply-patch+yaml"
 
 REASONS = {
     400: "BadRequest",
@@ -102,6 +110,20 @@ class Knobs:
     # metadata-only lists still carry data/stringData/type
     leaky_metadata: bool = False
 
+    # --- answers that are slow or not what was asked for (issue 20) ---
+    # plural or request path -> the 200 answer to send instead (a JSON value, or bytes sent as they are)
+    answers: dict[str, object] = field(default_factory=dict)
+    # plural -> "cycle": continue tokens a -> b -> a ...; "endless": a new token on every page
+    continue_tokens: dict[str, str] = field(default_factory=dict)
+    # plural -> seconds over which the answer's body is sent, a piece at a time (headers at once)
+    trickle_body: dict[str, float] = field(default_factory=dict)
+    # plural -> seconds over which the status line and headers are sent, a piece at a time
+    trickle_headers: dict[str, float] = field(default_factory=dict)
+
+    # --- writes (issue 15: policyreports only) ---
+    # plural -> HTTP status answered to its writes (PATCH, POST) only, reads being served
+    write_errors: dict[str, int] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -112,6 +134,8 @@ class Request:
     authorization: str
     resource: str | None  # plural, "discovery", or None if unrouted
     partial: bool  # answered as PartialObjectMetadata(List)
+    content_type: str = ""
+    body: bytes = b""  # what a write sent
 
 
 class _ApiError(Exception):
@@ -206,19 +230,21 @@ class Store:
         self.objects: dict[Resource, list[dict]] = {r: [] for r in self.resources}
         namespaces = set()
         for obj in objects:
-            self.add(obj)
+            self.add(obj, keep_sorted=False)  # sorted once below: 50,000 sorted inserts take minutes
             ns = obj.get("metadata", {}).get("namespace")
             if ns:
                 namespaces.add(ns)
         have = {o["metadata"]["name"] for o in self.objects[self.by_kind[("v1", "Namespace")]]}
         for ns in sorted(namespaces - have):
-            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, keep_sorted=False)
+        for stored in self.objects.values():
+            stored.sort(key=_sort_key)
 
     @property
     def resource_version(self) -> str:
         return str(next(self._rv))
 
-    def add(self, obj: dict) -> None:
+    def add(self, obj: dict, keep_sorted: bool = True) -> None:
         obj = copy.deepcopy(obj)
         key = (obj.get("apiVersion"), obj.get("kind"))
         res = self.by_kind.get(key)
@@ -248,7 +274,12 @@ class Store:
             ],
         )
         self.objects[res].append(obj)
-        self.objects[res].sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        if keep_sorted:
+            self.objects[res].sort(key=_sort_key)
+
+
+def _sort_key(obj: dict) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 # ---------------------------------------------------------------- the server
@@ -322,7 +353,7 @@ class FakeK8sServer:
         return [r for r in self.requests_for("secrets") if not r.partial]
 
     # -- request handling
-    def handle(self, method: str, raw_path: str, headers) -> tuple[int, dict | None]:
+    def handle(self, method: str, raw_path: str, headers, body: bytes = b"") -> tuple[int, dict | None]:
         split = urlsplit(raw_path)
         path = unquote(split.path).rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -331,8 +362,10 @@ class FakeK8sServer:
         resource = route[0] if route else None
         partial = False
         try:
-            if method != "GET":
-                raise _ApiError(405, f"the fake API server only serves reads, not {method}")
+            writing = method in ("PATCH", "POST") and resource in WRITABLE
+            if method != "GET" and not writing:
+                raise _ApiError(405, f"the fake API server only serves reads (and writes of policyreports), "
+                                     f"not {method} of {resource or path}")
             if "*" in self.knobs.hang or (resource and resource in self.knobs.hang):
                 self._stopping.wait()
                 return 0, None  # never answer
@@ -341,7 +374,15 @@ class FakeK8sServer:
                 raise _ApiError(401, "Unauthorized")
             code = self.knobs.errors.get(resource or "", self.knobs.errors.get("*"))
             if code:
-                raise _ApiError(code, self._error_message(code, resource, route))
+                raise _ApiError(code, self._error_message(code, resource, route, method))
+            if writing:
+                code = self.knobs.write_errors.get(resource or "")
+                if code:
+                    raise _ApiError(code, self._error_message(code, resource, route, method))
+                return self._write(method, route, query, headers.get("Content-Type", ""), body)
+            answer = self.knobs.answers.get(resource or "", self.knobs.answers.get(path))
+            if answer is not None:
+                return 200, answer
             if route is None:
                 raise _ApiError(404, "the server could not find the requested resource")
             partial = _wants_partial(accept, list_request=route[1] == "list")
@@ -358,14 +399,16 @@ class FakeK8sServer:
                     headers.get("Authorization", ""),
                     resource,
                     partial,
+                    headers.get("Content-Type", "") or "",
+                    body,
                 )
             )
 
-    def _error_message(self, code, resource, route):
+    def _error_message(self, code, resource, route, method="GET"):
         if code == 403:
             ns = route[2] if route and route[2] else None
             scope = f' in the namespace "{ns}"' if ns else " at the cluster scope"
-            verb = route[1] if route else "get"
+            verb = {"PATCH": "patch", "POST": "create"}.get(method) or (route[1] if route else "get")
             return (
                 f'{resource} is forbidden: User "system:serviceaccount:audit:tbyte" '
                 f'cannot {verb} resource "{resource}" in API group ""{scope}'
@@ -428,6 +471,8 @@ class FakeK8sServer:
             except ValueError as e:
                 raise _ApiError(400, f"unable to parse requirement: {e}") from None
             objs = [o for o in objs if pred(o["metadata"].get("labels"))]
+        if plural in self.knobs.continue_tokens:
+            return self._misleading_page(res, objs, query, partial, self.knobs.continue_tokens[plural])
         start = 0
         token = query.get("continue")
         if token:
@@ -471,6 +516,104 @@ class FakeK8sServer:
             "metadata": meta,
             "items": [self._render(o, res, False, as_item=True) for o in page],
         }
+
+    # -- writes: server-side apply (PATCH) and create (POST) of policyreports
+
+    def _write(self, method, route, query, content_type, body):
+        plural, verb, namespace, name, res = route
+        try:
+            obj = yaml.safe_load(body)  # JSON is YAML
+        except yaml.YAMLError:
+            raise _ApiError(400, "the request body is not YAML or JSON") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+            raise _ApiError(400, "the request body is not an object with metadata")
+        if (obj.get("apiVersion"), obj.get("kind")) != (res.api_version, res.kind):
+            raise _ApiError(400, f"the body is a {obj.get('apiVersion')} {obj.get('kind')}, not a {res.api_version} "
+                                 f"{res.kind}")
+        body_name, body_namespace = obj["metadata"].get("name"), obj["metadata"].get("namespace", namespace)
+        if body_namespace != namespace:
+            raise _ApiError(400, "the namespace of the provided object does not match the namespace sent on the "
+                                 "request")
+        if method == "POST":
+            if verb != "list" or content_type.split(";")[0].strip() != "application/json":
+                raise _ApiError(415 if verb == "list" else 405, "create takes application/json on the list path")
+            with self._lock:
+                if self._find(res, namespace, body_name) is not None:
+                    raise _ApiError(409, f'{plural}.{res.group} "{body_name}" already exists', "AlreadyExists")
+                self.store.add({**obj, "metadata": {**obj["metadata"], "namespace": namespace, "managedFields": [
+                    _managed_field(query.get("fieldManager") or "unknown", "Update", res)]}})
+                return 201, self._stored(res, namespace, body_name)
+        if verb != "get":
+            raise _ApiError(405, "apply names the object in the path")
+        if content_type.split(";")[0].strip() != APPLY_PATCH:
+            raise _ApiError(415, f"the fake API server applies only {APPLY_PATCH}, not {content_type or 'nothing'}")
+        manager = query.get("fieldManager")
+        if not manager:
+            raise _ApiError(400, "PATCH is missing the fieldManager query parameter (required for apply)")
+        if body_name != name:
+            raise _ApiError(400, "the name of the object does not match the name on the URL")
+        force = query.get("force") == "true"
+        with self._lock:
+            current = self._find(res, namespace, name)
+            if current is None:
+                self.store.add({**obj, "metadata": {**obj["metadata"], "namespace": namespace,
+                                                    "managedFields": [_managed_field(manager, "Apply", res)]}})
+                return 201, self._stored(res, namespace, name)
+            others = sorted({entry.get("manager") for entry in current["metadata"].get("managedFields", [])
+                             if entry.get("manager") != manager})
+            if others and not force:
+                raise _ApiError(409, f"Apply failed with {len(others)} conflict(s): fields managed by "
+                                     f"{', '.join(others)}", "Conflict")
+            # This manager now owns every field it applied; what it no longer applies is gone (one manager left).
+            kept = {key: current["metadata"][key] for key in ("uid", "creationTimestamp")}
+            current.clear()
+            current.update(copy.deepcopy(obj))
+            current["metadata"].update(kept, namespace=namespace, resourceVersion=self.store.resource_version,
+                                       managedFields=[_managed_field(manager, "Apply", res)])
+            return 200, copy.deepcopy(current)
+
+    def _find(self, res, namespace, name):
+        return next((o for o in self.store.objects[res]
+                     if o["metadata"].get("namespace") == namespace and o["metadata"]["name"] == name), None)
+
+    def _stored(self, res, namespace, name):
+        found = self._find(res, namespace, name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def stored(self, plural: str, namespace: str, name: str) -> dict | None:
+        """An object as the server holds it (the tests read what was written)."""
+        res = next(r for r in self.store.resources if r.plural == plural)
+        with self._lock:
+            return self._stored(res, namespace, name)
+
+    def _misleading_page(self, res, objs, query, partial, mode):
+        """The first page again, with a continue token that cycles (a, b, a, ...) or never ends."""
+        token = query.get("continue")
+        if mode == "cycle":
+            following = {None: "cycle-a", "cycle-a": "cycle-b", "cycle-b": "cycle-a"}[token]
+        else:
+            following = f"endless-{int(token.rpartition('-')[2]) + 1 if token else 1}"
+        page = objs[: int(query.get("limit") or 0) or len(objs)]
+        return {"kind": "PartialObjectMetadataList" if partial else f"{res.kind}List",
+                "apiVersion": "meta.k8s.io/v1" if partial else res.api_version,
+                "metadata": {"resourceVersion": self.store.resource_version, "continue": following},
+                "items": [self._render(o, res, partial, as_item=True) for o in page]}
+
+    def slowness(self, raw_path: str) -> tuple[float, float]:
+        """(seconds for the headers, seconds for the body) of the answer to this request."""
+        route = self._route(unquote(urlsplit(raw_path).path).rstrip("/") or "/")
+        resource = route[0] if route else ""
+        return self.knobs.trickle_headers.get(resource, 0.0), self.knobs.trickle_body.get(resource, 0.0)
+
+    def trickle(self, out, data: bytes, seconds: float) -> None:
+        """Write ``data`` in about 50 pieces spread over ``seconds`` (stops when the server does)."""
+        pieces = max(1, min(50, len(data)))
+        size = -(-len(data) // pieces)
+        for start in range(0, len(data), size):
+            out.write(data[start:start + size])
+            out.flush()
+            if self._stopping.wait(seconds / pieces):
+                return
 
     def _render(self, obj, res, partial, *, as_item):
         obj = copy.deepcopy(obj)
@@ -536,6 +679,11 @@ class FakeK8sServer:
         }
 
 
+def _managed_field(manager: str, operation: str, res: Resource) -> dict:
+    return {"manager": manager, "operation": operation, "apiVersion": res.api_version, "time": "2024-05-01T12:00:00Z",
+            "fieldsType": "FieldsV1", "fieldsV1": {}}
+
+
 def _wants_partial(accept: str, *, list_request: bool) -> bool:
     """Content negotiation: the first acceptable media range wins."""
     if not accept:
@@ -559,13 +707,23 @@ def _make_handler(server: FakeK8sServer):
 
         def _any(self):
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            code, body = server.handle(self.command, self.path, self.headers)
+            sent = self.rfile.read(length) if length else b""
+            code, body = server.handle(self.command, self.path, self.headers, sent)
             if code == 0:  # hang knob: the server is stopping, say nothing
                 self.close_connection = True
                 return
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            header_seconds, body_seconds = server.slowness(self.path)
+            if header_seconds or body_seconds:
+                head = (f"HTTP/1.1 {code} {REASONS.get(code, 'OK')}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()
+                try:
+                    server.trickle(self.wfile, head, header_seconds)
+                    server.trickle(self.wfile, data, body_seconds)
+                except OSError:
+                    pass  # the client gave up
+                self.close_connection = True
+                return
             try:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")

@@ -349,7 +349,7 @@ def test_all_namespaces(k8s_server):
 
 
 def test_kubeconfig_from_the_environment_and_the_cronjob_arguments(k8s_server, monkeypatch):
-    """The reference CronJob runs `tbyte-policy live --namespace tbyte --format json`."""
+    """The reference CronJob runs `tbyte-policy live --namespace tbyte --publish --deadline 540 --format json`."""
     server = k8s_server(cluster().objects)
     monkeypatch.setenv("KUBECONFIG", server.kubeconfig_path)
     cronjob = yaml.safe_load((REFERENCE_AUDIT / "cronjob.yaml").read_text())
@@ -359,10 +359,16 @@ def test_kubeconfig_from_the_environment_and_the_cronjob_arguments(k8s_server, m
     env = {entry["name"]: entry.get("value") or {"metadata.namespace": NS}[entry["valueFrom"]["fieldRef"]["fieldPath"]]
            for entry in container["env"]}
     args = [re.sub(r"\$\((\w+)\)", lambda match: env[match.group(1)], arg) for arg in container["args"]]
+    assert args == ["live", "--namespace", NS, "--publish", "--deadline", "540", "--format", "json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["mode"] == "live"
     assert server.requests_for("namespaces")[0].path == f"/api/v1/namespaces/{NS}"
+    assert [(request.method, request.path) for request in server.requests if request.method != "GET"] == \
+           [("PATCH", f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{NS}/policyreports/tbyte-policy")]
+    assert result.stderr == f"tbyte-policy: PolicyReport {NS}/tbyte-policy created: 0 results (none)\n"
+    # the deadline ends the run before the Job's activeDeadlineSeconds kills it
+    assert int(args[args.index("--deadline") + 1]) < cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
 
 
 # --- RBAC ---
@@ -382,11 +388,15 @@ def _bindings(documents: list[dict]) -> set[tuple]:
 
 
 def test_reference_audit_rbac_is_what_live_rbac_prints():
+    """The CronJob publishes: its RBAC is `live rbac --namespace tbyte --publish`."""
     bundled = [doc for doc in yaml.safe_load_all((REFERENCE_AUDIT / "rbac.yaml").read_text()) if doc]
-    printed = list(yaml.safe_load_all(rbac_manifest(namespace=NS)))
+    printed = list(yaml.safe_load_all(rbac_manifest(namespace=NS, publish=True)))
     assert _grants(bundled) == _grants(printed)
     assert _bindings(bundled) == _bindings(printed)
-    assert {verb for *_, verb, _ in _grants(printed)} == {"get", "list"}
+    read_only = list(yaml.safe_load_all(rbac_manifest(namespace=NS)))
+    assert {verb for *_, verb, _ in _grants(read_only)} == {"get", "list"}
+    assert {(resource, verb) for _, _, _, _, resource, verb, _ in _grants(printed) - _grants(read_only)} == \
+           {("policyreports", "get"), ("policyreports", "create"), ("policyreports", "patch")}
 
 
 def test_rbac_grants_exactly_the_requests_an_audit_makes(k8s_server):
