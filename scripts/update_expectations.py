@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tbyte_policy.catalogue import find_rule, load_catalogue
-from tbyte_policy.rule_tests import rewrite_expectations
+from tbyte_policy.rule_tests import fixture_files, rewrite_expectations
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "rules"
 
@@ -36,7 +36,7 @@ def main() -> int:
         if rule is None:
             print(f"no rule {rule_id}", file=sys.stderr)
             return 2
-        for fixture in sorted((FIXTURES / rule.id).glob("*.yaml")):
+        for fixture in fixture_files(FIXTURES / rule.id):
             if rewrite_expectations(rule, fixture):
                 print(f"rewrote {fixture.relative_to(FIXTURES.parents[2])}")
     return 0

@@ -6,10 +6,10 @@ import datetime as dt
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tbyte_policy import __version__
-from tbyte_policy.catalogue import Rule, load_catalogue
+from tbyte_policy.catalogue import Rule, active_rules, load_catalogue
 from tbyte_policy.config import Config, apply_suppressions, configure_rules
 from tbyte_policy.engine import Engine
 from tbyte_policy.findings import Report, ReportError
@@ -17,6 +17,9 @@ from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import CLUSTER_SCOPED_KINDS, Resource, Source, mapping
 from tbyte_policy.shape import shape_problems
 from tbyte_policy.sources import Document, LoadResult, RenderOptions, load_all, scan_inputs
+
+if TYPE_CHECKING:
+    from tbyte_policy.drift import RenderedManifests
 
 UNNAMED = "<unnamed>"
 
@@ -95,16 +98,21 @@ def build_resources(documents: Iterable[Document], default_namespace: str, error
 
 def audit_resources(resources: list[Resource], options: AuditOptions, mode: str,
                     errors: list[ReportError] | None = None, unreadable: dict[str, str] | None = None,
-                    collected_kinds: Iterable[str] | None = None) -> Report:
+                    collected_kinds: Iterable[str] | None = None, rendered: RenderedManifests | None = None) -> Report:
     """``unreadable``: kind -> why a live run could not read it (reported, and known to the checks);
-    ``collected_kinds``: what a live run reads (see ``Inventory.sees``)."""
+    ``collected_kinds``: what a live run reads (see ``Inventory.sees``); ``rendered``: the manifests a live run
+    compares the namespace with (the drift rules run then)."""
     rules = options.rules if options.rules is not None else configure_rules(load_catalogue(), options.config)
     inventory = Inventory(resources, options.namespace, unreadable_kinds=unreadable or {},
                           collected_kinds=collected_kinds)
-    findings, check_errors, internal_errors = Engine(rules, mode).run(inventory)
-    findings, suppression_errors, warnings = apply_suppressions(findings, inventory, options.config, rules,
+    drift = rendered is not None
+    findings, check_errors, internal_errors = Engine(rules, mode, drift=drift).run(inventory, rendered)
+    annotated = [*inventory.resources, *(rendered.inventory.resources if rendered is not None else ())]
+    findings, suppression_errors, warnings = apply_suppressions(findings, annotated, options.config, rules,
                                                                 options.today or dt.date.today())
+    if rendered is not None:
+        warnings = sorted([*warnings, *rendered.coverage_warnings(inventory)], key=ReportError.sort_key)
     all_errors = sorted([*(errors or []), *check_errors, *suppression_errors], key=ReportError.sort_key)
-    return Report(tool_version=__version__, rules=[rule for rule in rules if mode in rule.modes], findings=findings,
+    return Report(tool_version=__version__, rules=active_rules(rules, mode, drift=drift), findings=findings,
                   errors=all_errors, warnings=warnings, internal_errors=internal_errors, resources=len(resources),
                   unreadable_kinds=dict(unreadable or {}), mode=mode)

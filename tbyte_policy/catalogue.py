@@ -16,7 +16,9 @@ from tbyte_policy.model import POD_BEARING_KINDS
 
 DOC_SECTIONS = ("what", "why", "example", "fix")
 CONTAINER_ROLES = frozenset({"container", "sidecar", "init", "ephemeral"})
-MODES = frozenset({"scan", "live"})
+# scan: manifests; live: a running namespace; drift: a live run given the rendered manifests (`live --against`).
+MODES = frozenset({"scan", "live", "drift"})
+DEFAULT_MODES = frozenset({"scan", "live"})
 _RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _RULE_FIELDS = {"id", "name", "severity", "title", "check", "kinds", "container_roles", "params", "modes",
@@ -38,7 +40,7 @@ class Rule(NamedTuple):
     docs: dict[str, str]
     params: dict[str, Any]
     container_roles: frozenset[str] = CONTAINER_ROLES
-    modes: frozenset[str] = MODES
+    modes: frozenset[str] = DEFAULT_MODES
     enabled: bool = True
     presets: frozenset[str] = frozenset()
     source: str = ""
@@ -107,9 +109,11 @@ def _rule(entry: Any, family: str, path: Path) -> Rule:
     roles = frozenset(entry.get("container_roles") or CONTAINER_ROLES)
     if not roles <= CONTAINER_ROLES:
         raise CatalogueError(f"{where}: container_roles must be among {sorted(CONTAINER_ROLES)}")
-    modes = frozenset(entry.get("modes") or MODES)
+    modes = frozenset(entry.get("modes") or DEFAULT_MODES)
     if not modes <= MODES:
         raise CatalogueError(f"{where}: modes must be among {sorted(MODES)}")
+    if check.target == "rendered" and modes != {"drift"}:
+        raise CatalogueError(f"{where}: rules on rendered objects run in the drift mode only (modes: [drift])")
     params = dict(check.defaults)
     extra = set(entry.get("params") or {}) - set(check.defaults)
     if extra:
@@ -146,6 +150,12 @@ def _check_unique(rules: list[Rule]) -> None:
             if value in seen:
                 raise CatalogueError(f"duplicate rule {attribute} {value!r} in {rule.source} and {seen[value].source}")
             seen[value] = rule
+
+
+def active_rules(rules: list[Rule], mode: str, *, drift: bool = False) -> list[Rule]:
+    """The rules a run of ``mode`` runs; ``drift``: a live run that has the rendered manifests to compare with."""
+    modes = {mode, "drift"} if drift else {mode}
+    return [rule for rule in rules if rule.modes & modes]
 
 
 def find_rule(rules: list[Rule], key: str) -> Rule | None:

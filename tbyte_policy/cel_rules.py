@@ -29,7 +29,7 @@ from weakref import WeakKeyDictionary
 
 import yaml
 
-from tbyte_policy.catalogue import CONTAINER_ROLES, MODES, Rule, find_rule
+from tbyte_policy.catalogue import CONTAINER_ROLES, Rule, find_rule
 from tbyte_policy.checks import Check, CheckContext, RuleEvaluationError
 from tbyte_policy.findings import SEVERITIES
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
@@ -52,6 +52,7 @@ _REQUIRED_DOCS = ("what", "fix")
 # ValidatingAdmissionPolicy's validation reasons (metav1.StatusReason values it accepts).
 REASONS = ("Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge")
 PREDEFINED = ("podSpec", "containers")
+MODES = frozenset({"scan", "live"})  # (the drift mode compares two objects: no CEL rule runs there)
 
 
 class RuleFileError(Exception):

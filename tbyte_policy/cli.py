@@ -79,6 +79,35 @@ def _outputs(output_format: Optional[str], output: Optional[Path], reports: list
                    color=_use_color(output), baseline=baseline, write_baseline=write_baseline, source=source)
 
 
+# How the charts and kustomizations among the paths are rendered: `scan` and `live --against` share these.
+VALUES = typer.Option([], "--values", help="Helm: values file for the charts, as helm template -f (repeatable; "
+                                           "later files win).")
+SET_VALUES = typer.Option([], "--set", help="Helm: a value, as helm template --set (repeatable).")
+SET_STRING_VALUES = typer.Option([], "--set-string", help="Helm: a value kept a string, as helm template "
+                                                          "--set-string (repeatable).")
+RELEASE = typer.Option("release-name", "--release", help="Helm: the release name charts render with.")
+CHART_NAMESPACE = typer.Option(None, "--chart-namespace", help="Helm: the release namespace [default: --namespace].")
+INCLUDE_TESTS = typer.Option(False, "--include-tests", help="Helm: also take the charts' test hooks "
+                                                            "(templates/tests/).")
+HELM_BIN = typer.Option(None, "--helm-bin", help="Helm: render with this helm binary [default: the helm extra's "
+                                                 "SDK, else helm on PATH].")
+KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", help="kustomize or kubectl to build kustomizations with "
+                                                           "[default: kustomize on PATH, else kubectl].")
+RENDER_TIMEOUT = typer.Option(120.0, "--render-timeout", min=1.0, help="Seconds one helm or kustomize process "
+                                                                       "may take.")
+
+
+def _render_options(values: list[str], set_values: list[str], set_string_values: list[str], release: str,
+                    chart_namespace: Optional[str], include_tests: bool, helm_bin: Optional[str],
+                    kustomize_bin: Optional[str], render_timeout: float):
+    from tbyte_policy.sources import RenderOptions
+
+    return RenderOptions(values=tuple(values), set_values=tuple(set_values),
+                         set_string_values=tuple(set_string_values), release=release, namespace=chart_namespace,
+                         include_tests=include_tests, helm_bin=helm_bin, kustomize_bin=kustomize_bin,
+                         timeout=render_timeout)
+
+
 @app.command()
 def scan(
     paths: list[str] = typer.Argument(None, help="Files, directories (recursive), Helm charts (a folder with "
@@ -103,34 +132,23 @@ def scan(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Processes that parse files (output is the same "
                                                             "whatever the count)."),
     source: bool = SOURCE,
-    values: list[str] = typer.Option([], "--values", help="Helm: values file for the charts, as helm template -f "
-                                                          "(repeatable; later files win)."),
-    set_values: list[str] = typer.Option([], "--set", help="Helm: a value, as helm template --set (repeatable)."),
-    set_string_values: list[str] = typer.Option([], "--set-string", help="Helm: a value kept a string, as helm "
-                                                                         "template --set-string (repeatable)."),
-    release: str = typer.Option("release-name", "--release", help="Helm: the release name charts render with."),
-    chart_namespace: Optional[str] = typer.Option(None, "--chart-namespace", help="Helm: the release namespace "
-                                                                                  "[default: --namespace]."),
-    include_tests: bool = typer.Option(False, "--include-tests", help="Helm: also scan the charts' test hooks "
-                                                                      "(templates/tests/)."),
-    helm_bin: Optional[str] = typer.Option(None, "--helm-bin", help="Helm: render with this helm binary [default: "
-                                                                    "the helm extra's SDK, else helm on PATH]."),
-    kustomize_bin: Optional[str] = typer.Option(None, "--kustomize-bin", help="kustomize or kubectl to build "
-                                                                              "kustomizations with [default: "
-                                                                              "kustomize on PATH, else kubectl]."),
-    render_timeout: float = typer.Option(120.0, "--render-timeout", min=1.0, help="Seconds one helm or kustomize "
-                                                                                  "process may take."),
+    values: list[str] = VALUES,
+    set_values: list[str] = SET_VALUES,
+    set_string_values: list[str] = SET_STRING_VALUES,
+    release: str = RELEASE,
+    chart_namespace: Optional[str] = CHART_NAMESPACE,
+    include_tests: bool = INCLUDE_TESTS,
+    helm_bin: Optional[str] = HELM_BIN,
+    kustomize_bin: Optional[str] = KUSTOMIZE_BIN,
+    render_timeout: float = RENDER_TIMEOUT,
     rule_paths: list[str] = RULES,
 ) -> None:
     """Audit manifests: files, Helm charts (rendered as helm template renders them) and kustomizations (built)."""
     from tbyte_policy.commands import run_scan
-    from tbyte_policy.sources import RenderOptions
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
-    render = RenderOptions(values=tuple(values), set_values=tuple(set_values),
-                           set_string_values=tuple(set_string_values), release=release, namespace=chart_namespace,
-                           include_tests=include_tests, helm_bin=helm_bin, kustomize_bin=kustomize_bin,
-                           timeout=render_timeout)
+    render = _render_options(values, set_values, set_string_values, release, chart_namespace, include_tests,
+                             helm_bin, kustomize_bin, render_timeout)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
                               kubernetes_version=kubernetes_version, jobs=jobs, render_options=render,
                               rule_paths=rule_paths))
@@ -320,30 +338,46 @@ def live(
     chunk_size: int = typer.Option(0, "--chunk-size", min=0,
                                    help="Read each list in chunks of this many objects, like kubectl's --chunk-size "
                                         "[default: 0, each kind in one request]."),
+    against: list[str] = typer.Option([], "--against", help="Rendered manifests to compare the namespace with, as "
+                                                            "`scan` takes them (files, directories, charts, "
+                                                            "kustomizations, - for stdin; repeatable): adds the "
+                                                            "drift rules."),
     output_format: Optional[str] = FORMAT,
     output: Optional[Path] = OUTPUT,
     reports: list[str] = REPORTS,
     fail_on: Optional[str] = FAIL_ON,
     config_path: Optional[Path] = typer.Option(None, "--config", help="Config file [default: .tbyte-policy.yaml "
-                                                                      "found upward from the current directory]."),
+                                                                      "found upward from the first --against path, "
+                                                                      "else the current directory]."),
     quiet: bool = QUIET,
     baseline: Optional[Path] = BASELINE,
     write_baseline: Optional[Path] = WRITE_BASELINE,
     source: bool = SOURCE,
+    values: list[str] = VALUES,
+    set_values: list[str] = SET_VALUES,
+    set_string_values: list[str] = SET_STRING_VALUES,
+    release: str = RELEASE,
+    chart_namespace: Optional[str] = CHART_NAMESPACE,
+    include_tests: bool = INCLUDE_TESTS,
+    helm_bin: Optional[str] = HELM_BIN,
+    kustomize_bin: Optional[str] = KUSTOMIZE_BIN,
+    render_timeout: float = RENDER_TIMEOUT,
     rule_paths: list[str] = RULES,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
-    Services, HPAs, PDBs, ExternalSecrets). Reads only (get, list), but for --publish; `live rbac` prints the
-    role it needs."""
+    Services, HPAs, PDBs, ExternalSecrets); with --against, the drift family too (missing, changed, not rolled
+    out, unmanaged objects). Reads only (get, list), but for --publish; `live rbac` prints the role it needs."""
     if ctx.invoked_subcommand is not None:
         return
     from tbyte_policy.live.command import run_live
 
     outputs = _outputs(output_format, output, reports, fail_on, quiet, baseline, write_baseline, source)
+    render = _render_options(values, set_values, set_string_values, release, chart_namespace, include_tests,
+                             helm_bin, kustomize_bin, render_timeout)
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
-                              chunk_size=chunk_size, deadline=deadline or None, publish=publish,
-                              rule_paths=rule_paths))
+                              chunk_size=chunk_size, deadline=deadline or None, publish=publish, against=against,
+                              render_options=render, rule_paths=rule_paths))
 
 
 @live_app.command("rbac")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 from types import MappingProxyType
@@ -13,9 +13,8 @@ import yaml
 
 from tbyte_policy.catalogue import Rule, find_rule
 from tbyte_policy.findings import SEVERITIES, Finding, ReportError
-from tbyte_policy.inventory import Inventory
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
-from tbyte_policy.model import escape_pointer_part
+from tbyte_policy.model import Resource, escape_pointer_part
 
 CONFIG_NAME = ".tbyte-policy.yaml"
 IGNORE_ANNOTATION_PREFIX = "tbyte-policy.io/ignore."
@@ -190,15 +189,15 @@ def configure_rules(rules: list[Rule], config: Config) -> list[Rule]:
     return sorted(active, key=lambda rule: rule.id)
 
 
-def apply_suppressions(findings: list[Finding], inventory: Inventory, config: Config, rules: list[Rule],
+def apply_suppressions(findings: list[Finding], resources: Iterable[Resource], config: Config, rules: list[Rule],
                        today: dt.date) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
-    """The findings with those the exemptions and ignore annotations cover suppressed; and the errors and
-    warnings met in them."""
+    """The findings with those the exemptions and the ignore annotations of ``resources`` cover suppressed;
+    and the errors and warnings met in them."""
     errors: list[ReportError] = []
     warnings: list[ReportError] = []
     ignores: dict[tuple[str, str | None, str], dict[str, str]] = {}
     names = {rule.name for rule in rules}
-    for resource in inventory.resources:
+    for resource in resources:
         for key, value in resource.annotations.items():
             if not key.startswith(IGNORE_ANNOTATION_PREFIX):
                 continue

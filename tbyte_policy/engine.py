@@ -4,29 +4,36 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from tbyte_policy.catalogue import Rule
+from tbyte_policy.catalogue import Rule, active_rules
 from tbyte_policy.checks import CheckContext, RuleEvaluationError
 from tbyte_policy.findings import Finding, Location, ReportError, ResourceId
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import ObjectRef, Problem, Resource, pod_view
 
+if TYPE_CHECKING:
+    from tbyte_policy.drift import RenderedManifests
+
 
 class Engine:
-    def __init__(self, rules: Iterable[Rule], mode: str = "scan"):
+    def __init__(self, rules: Iterable[Rule], mode: str = "scan", *, drift: bool = False):
+        """``drift``: the run has rendered manifests to compare with (``live --against``)."""
         self.mode = mode
-        self.rules = [rule for rule in rules if mode in rule.modes]
+        self.rules = active_rules(list(rules), mode, drift=drift)
         self._by_target_kind: dict[tuple[str, str], list[Rule]] = defaultdict(list)
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_target_kind[(rule.target, kind)].append(rule)
 
-    def run(self, inventory: Inventory) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
-        """Findings, input errors met while checking, and internal errors (a check's own bug)."""
+    def run(self, inventory: Inventory, rendered: RenderedManifests | None = None,
+            ) -> tuple[list[Finding], list[ReportError], list[ReportError]]:
+        """Findings, input errors met while checking, and internal errors (a check's own bug); ``rendered``:
+        the manifests a drift run compares the inventory with, whose objects the ``rendered`` rules walk."""
         findings: list[Finding] = []
         failures: list[ReportError] = []
         nested: list[ReportError] = []
-        contexts = {rule.id: CheckContext(rule.params, inventory, self.mode) for rule in self.rules}
+        contexts = {rule.id: CheckContext(rule.params, inventory, self.mode, rendered) for rule in self.rules}
 
         def apply(rule: Rule, subject, resource: Resource | None) -> None:
             try:
@@ -66,6 +73,9 @@ class Engine:
         for namespace in inventory.namespaces():
             for rule in self._by_target_kind.get(("namespace", "Namespace"), ()):
                 apply(rule, namespace, None)
+        for manifest in rendered.inventory.resources if rendered is not None else ():
+            for rule in self._by_target_kind.get(("rendered", manifest.kind), ()):
+                apply(rule, manifest, manifest)
         findings.sort(key=Finding.sort_key)
         return findings, nested, failures
 

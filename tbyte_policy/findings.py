@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # info=0 … critical=4
 FAMILIES = ("probes", "resources", "security-context", "images", "pdb", "hpa", "network-policy", "secrets",
-            "replicas", "rollout", "services", "ingress", "schema", "runtime")
+            "replicas", "rollout", "services", "ingress", "schema", "runtime", "drift")
 
 
 def at_least(severity: str, threshold: str) -> bool:

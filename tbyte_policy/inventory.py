@@ -16,21 +16,26 @@ AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
 SCALABLE_KINDS = ("Deployment", "StatefulSet", "Rollout", "ReplicaSet")
 
 
+Pair = tuple[str, str]
+
+
 class SelectorIndex(Generic[T]):
     """Objects carrying a label selector, found from a pod's labels without trying every object.
 
-    Each object is filed under one of its matchLabels pairs (any pod it selects must carry that pair)
-    or, when it has none, in a per-namespace list that is always tried.
+    Each object is filed under one of its matchLabels pairs (any pod it selects must carry that pair), the
+    one ``choose`` picks (the inventory's: the pair fewest pods carry), or, when it has none, in a
+    per-namespace list that is always tried.
     """
 
-    def __init__(self, matches: Callable[[Any, dict], bool]):
+    def __init__(self, matches: Callable[[Any, dict], bool],
+                 choose: Callable[[str | None, list[Pair]], Pair | None] = lambda _, pairs: next(iter(pairs), None)):
         self._matches = matches
+        self._choose = choose
         self._by_pair: dict[tuple[str | None, str, str], list[tuple[T, Any]]] = defaultdict(list)
         self._unkeyed: dict[str | None, list[tuple[T, Any]]] = defaultdict(list)
 
     def add(self, item: T, namespace: str | None, selector: Any, match_labels: Any) -> None:
-        pairs = match_labels.items() if isinstance(match_labels, dict) else ()
-        pair = next(((key, value) for key, value in pairs if isinstance(value, str)), None)
+        pair = self._choose(namespace, string_pairs(match_labels))
         if pair is None:
             self._unkeyed[namespace].append((item, selector))
         else:
@@ -77,17 +82,17 @@ class Inventory:
             if resource.kind in POD_BEARING_KINDS and not resource.managed_by_workload:
                 self._file_pods(resource)
 
-        self.pdbs = SelectorIndex[Resource](label_selector_matches)
+        self.pdbs = SelectorIndex[Resource](label_selector_matches, self._rarest_pair)
         for pdb in self.kind("PodDisruptionBudget"):
             selector = pdb.spec.get("selector")
             self.pdbs.add(pdb, pdb.namespace, selector, mapping(selector).get("matchLabels"))
-        self.network_policies = SelectorIndex[Resource](label_selector_matches)
+        self.network_policies = SelectorIndex[Resource](label_selector_matches, self._rarest_pair)
         for policy in self.kind("NetworkPolicy"):
             selector = policy.spec.get("podSelector")
             if selector is None:
                 selector = {}  # not a pointer in the API: an absent podSelector is the empty one
             self.network_policies.add(policy, policy.namespace, selector, mapping(selector).get("matchLabels"))
-        self.services = SelectorIndex[Resource](map_selector_matches)
+        self.services = SelectorIndex[Resource](map_selector_matches, self._rarest_pair)
         for service in self.kind("Service"):
             selector = service.spec.get("selector")
             if isinstance(selector, dict) and selector:
@@ -112,6 +117,12 @@ class Inventory:
         self._pods_by_namespace[resource.namespace].append(pods)
         for key, value in pods.labels.items():
             self._pods_by_label[(resource.namespace, key, value)].append(pods)
+
+    def _rarest_pair(self, namespace: str | None, pairs: list[Pair]) -> Pair | None:
+        """The label pair fewest pods of the namespace carry: where a selector is filed and looked up. Not the
+        first pair: the API server returns labels sorted by key, so that is often one every pod of an app
+        carries (``app.kubernetes.io/instance``), and lookups by it try every workload."""
+        return min(pairs, key=lambda pair: len(self._pods_by_label.get((namespace, *pair), ())), default=None)
 
     # --- lookups ---
 
@@ -162,9 +173,7 @@ class Inventory:
         """Pods (by their workload) that a metav1.LabelSelector selects in ``namespace``."""
         if not isinstance(selector, dict):
             return []
-        match_labels = selector.get("matchLabels")
-        pair = next(((k, v) for k, v in match_labels.items() if isinstance(v, str)), None) \
-            if isinstance(match_labels, dict) else None
+        pair = self._rarest_pair(namespace, string_pairs(selector.get("matchLabels")))
         candidates = self._pods_by_label.get((namespace, *pair), []) if pair else self.workloads(namespace)
         return [pods for pods in candidates if label_selector_matches(selector, pods.labels)]
 
@@ -175,6 +184,13 @@ class Inventory:
         return self.pods_matching(namespace, {"matchLabels": selector}) \
             if all(isinstance(value, str) for value in selector.values()) \
             else [pods for pods in self.workloads(namespace) if map_selector_matches(selector, pods.labels)]
+
+
+def string_pairs(match_labels: Any) -> list[Pair]:
+    """The (key, value) pairs of a matchLabels map that can select anything (string values)."""
+    if not isinstance(match_labels, dict):
+        return []
+    return [(key, value) for key, value in match_labels.items() if isinstance(value, str)]
 
 
 def scale_target(autoscaler: Resource) -> tuple[str, str] | None:

@@ -6,6 +6,10 @@
 The header is the file's leading ``# expect:`` lines; a fixture without any expects the rule to find
 nothing. The catalogue's own tests (tests/test_rules.py) read fixtures this way; ``rewrite_expectations``
 writes the header from what the rule finds, for a reviewer to read in the diff.
+
+A drift rule's fixture (``modes: [drift]``) holds the live objects, as the API server returns them; the
+rendered manifests they are compared with are in ``<fixture>.rendered.yaml`` beside it, which is no fixture
+of its own. Its expected lines are those of the finding's object, in whichever file that is.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from tbyte_policy.audit import AuditOptions, audit_documents, scan_paths
+from tbyte_policy.audit import AuditOptions, audit_documents, audit_resources, build_resources, scan_paths
 from tbyte_policy.catalogue import Rule
-from tbyte_policy.findings import ReportError
+from tbyte_policy.findings import Report, ReportError
 from tbyte_policy.sources.files import load_paths
 
 EXPECT = re.compile(r"^#\s*expect:\s*(\S+)\s+(\S+)\s+(\d+|-)\s*$")
+RENDERED_SUFFIX = ".rendered.yaml"
 
 
 class Expectation(NamedTuple):
@@ -37,12 +42,39 @@ def expected_findings(text: str) -> set[Expectation]:
             for match in map(EXPECT.match, text.splitlines()) if match}
 
 
+def fixture_files(directory: Path) -> list[Path]:
+    """A rule's fixtures, in order (not the rendered manifests beside a drift rule's)."""
+    return sorted(path for path in directory.glob("*.yaml") if not path.name.endswith(RENDERED_SUFFIX))
+
+
+def rendered_beside(path: Path) -> Path:
+    """The rendered manifests a drift rule's fixture is compared with."""
+    return path.with_suffix(RENDERED_SUFFIX)
+
+
+def _drift_report(rule: Rule, path: Path) -> Report:
+    from tbyte_policy.drift import RenderedManifests
+
+    errors: list[ReportError] = []
+    live = build_resources(load_paths([str(path)]).documents, "default", errors)
+    loaded = load_paths([str(rendered_beside(path))])
+    manifests = build_resources(loaded.documents, "default", errors)
+    rendered = RenderedManifests(manifests, namespace=None, default_namespace="default")
+    return audit_resources(live, AuditOptions(rules=[rule]), "live", [*loaded.errors, *errors], rendered=rendered)
+
+
 def actual_findings(rule: Rule, path: Path) -> tuple[set[Expectation], list[ReportError]]:
     """What ``rule`` (enabled, whatever its default) reports on the fixture, and the internal errors it met.
 
     A rule that does not run in scan mode (the runtime family) is audited as live mode audits: its
-    fixtures hold objects as the API server returns them, status included.
+    fixtures hold objects as the API server returns them, status included. A drift rule compares them with
+    the rendered manifests beside the fixture.
     """
+    if "drift" in rule.modes:
+        report = _drift_report(rule.with_overrides(enabled=True), path)
+        found = {Expectation(finding.rule_id, f"{finding.resource.kind}/{finding.resource.name}",
+                             finding.location.line) for finding in report.findings}
+        return found, list(report.internal_errors)
     found, _errors, internal = findings_of([rule], path)
     return found, internal
 
@@ -84,7 +116,7 @@ def rewrite_expectations(rule: Rule | Sequence[Rule], path: Path) -> bool:
     text = body
     for _ in range(3):
         path.write_text(text, encoding="utf-8")
-        found, _errors, _internal = findings_of([rule] if isinstance(rule, Rule) else rule, path)
+        found = actual_findings(rule, path)[0] if isinstance(rule, Rule) else findings_of(rule, path)[0]
         # Entries that still hold keep their place, so that the diff shows only what changed.
         kept = [expectation for expectation in listed if expectation in found]
         added = sorted(found - set(kept), key=lambda item: (item.line is None, item.line or 0, item.object))
@@ -111,7 +143,8 @@ class FixtureRun(NamedTuple):
     exit_code: int
 
 
-def fixture_files(paths: Iterable[Path]) -> list[Path]:
+def fixture_paths(paths: Iterable[Path]) -> list[Path]:
+    """The fixture files of ``paths``: files as given, folders' *.yaml, *.yml and *.json (recursively, sorted)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -139,7 +172,7 @@ def run_fixture_tests(rules: Sequence[Rule], paths: Iterable[Path], *, update: b
     lines: list[str] = []
     passed = failed = 0
     erred = False
-    for path in fixture_files(paths):
+    for path in fixture_paths(paths):
         selected = [by_id[path.parent.name]] if path.parent.name in by_id else tested
         if update:
             changed = rewrite_expectations(selected, path)

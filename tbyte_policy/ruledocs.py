@@ -31,6 +31,9 @@ def admission_reason(rule: Rule) -> str | None:
     return rule.admission or "no CEL twin has been written for it"
 
 
+_TARGET_NAMES = {"rendered": "rendered manifests"}  # the objects of `live --against`
+
+
 def _default_label(rule: Rule) -> str:
     return "on" if rule.enabled else ("preset:" + ",".join(sorted(rule.presets)) if rule.presets else "off")
 
@@ -56,7 +59,8 @@ def rule_markdown(rule: Rule) -> str:
     source = f"- Source: `{rule.source}`\n" if rule.check.name == "cel" else ""
     return (f"# {rule.id} {rule.name}\n\n{rule.title}\n\n"
             f"- Family: `{rule.family}`\n- Severity: `{rule.severity}`\n- Default: {default}\n"
-            f"- Targets: {rule.target} of {kinds}\n- Modes: {', '.join(sorted(rule.modes))}\n"
+            f"- Targets: {_TARGET_NAMES.get(rule.target, rule.target)} of {kinds}\n"
+            f"- Modes: {', '.join(sorted(rule.modes))}\n"
             f"- Admission: {enforced}\n{source}\n"
             + "".join(f"## {heading}\n\n{text}\n\n" for heading, text in sections if text)
             + f"## Parameters\n\n{params}")

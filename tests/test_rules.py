@@ -10,14 +10,14 @@ import yaml
 
 from tbyte_policy.catalogue import DOC_SECTIONS, find_rule, load_catalogue
 from tbyte_policy.findings import FAMILIES, SEVERITIES
-from tbyte_policy.rule_tests import actual_findings, expected_findings
+from tbyte_policy.rule_tests import actual_findings, expected_findings, fixture_files, rendered_beside
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 CATALOGUE = load_catalogue()
 
 
 CASES = sorted((rule_dir.name, fixture) for rule_dir in FIXTURES.iterdir() if rule_dir.is_dir()
-               for fixture in sorted(rule_dir.glob("*.yaml")))
+               for fixture in fixture_files(rule_dir))
 
 
 @pytest.mark.parametrize(("rule_id", "fixture"), CASES, ids=[f"{rule}-{path.stem}" for rule, path in CASES])
@@ -38,8 +38,11 @@ def test_every_rule_has_docs_and_both_fixtures():
         assert all(rule.docs[section].strip() for section in DOC_SECTIONS), rule.id
         assert "TODO" not in rule.title and not any("TODO" in text for text in rule.docs.values()), \
             f"{rule.id}: finish what `rules new` started"
-        fixtures = {path.stem.rstrip("0123456789") for path in (FIXTURES / rule.id).glob("*.yaml")}
+        fixtures = {path.stem.rstrip("0123456789") for path in fixture_files(FIXTURES / rule.id)}
         assert {"pass", "fail"} <= fixtures, f"{rule.id} needs pass.yaml and fail.yaml fixtures"
+        if "drift" in rule.modes:
+            assert all(rendered_beside(path).is_file() for path in fixture_files(FIXTURES / rule.id)), \
+                f"{rule.id}: a drift rule's fixture needs its .rendered.yaml"
 
 
 def test_ids_and_names_are_unique_and_fixtures_name_real_rules():

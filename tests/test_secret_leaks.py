@@ -28,8 +28,10 @@ SECRET_ALPHABET = string.ascii_letters + string.digits + "-_.+/=@#%^*!~$&?"
 # The rules' own prose (titles, documentation, remediation) is in every report: a "secret" that is part of
 # it (say "toscaling/v2", from "autoscaling/v2") would be found there without having leaked.
 RULE_PROSE = "\n".join(f"{rule.title}\n" + "\n".join(rule.docs.values()) for rule in load_catalogue())
+# A value that starts with "/" reads as a file path (where a credential lives, SCR004/SCR005's references),
+# so the rules rightly do not report it: planted values are credentials themselves.
 secrets = st.text(SECRET_ALPHABET, min_size=12, max_size=40).filter(
-    lambda value: any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    lambda value: any(c.isdigit() for c in value) and any(c.isalpha() for c in value) and not value.startswith("/")
     and not any(spelling in RULE_PROSE for spelling in spellings(value)))
 env_names = st.sampled_from(["DB_PASSWORD", "API_TOKEN", "SECRET_BLAH", "GREETING", "X", "stripeApiKey"])
 data_keys = st.sampled_from(["password", "DB_PASSWORD", "token", "config", "tls.key"])

@@ -2,8 +2,9 @@
 
 A check is registered with ``@check(name, target, **param_defaults)``; rules in ``rules/*.yaml`` name it.
 Targets: ``container`` (gets a ContainerView), ``pod`` (a PodView), ``object`` (a Resource of the rule's
-kinds), ``namespace`` (a namespace name, once per namespace of the run). Every check also gets a
-``CheckContext`` with the params, the inventory and the mode; it yields ``Problem``s.
+kinds), ``namespace`` (a namespace name, once per namespace of the run), ``rendered`` (a Resource of the
+rendered manifests a live run compares with, ``live --against``). Every check also gets a ``CheckContext``
+with the params, the inventory, the mode and, in a drift run, the rendered manifests; it yields ``Problem``s.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from tbyte_policy.drift import RenderedManifests
     from tbyte_policy.inventory import Inventory
     from tbyte_policy.model import Problem
 
-TARGETS = ("container", "pod", "object", "namespace")
+TARGETS = ("container", "pod", "object", "namespace", "rendered")
 FAMILY_MODULES = ("probes", "resources", "security_context", "images", "pdb", "hpa", "network_policy",
-                  "secrets", "replicas", "rollout", "services", "ingress", "schema", "runtime")
+                  "secrets", "replicas", "rollout", "services", "ingress", "schema", "runtime", "drift")
 
 
 class CheckContext(NamedTuple):
     params: dict[str, Any]
     inventory: Inventory
     mode: str = "scan"
+    rendered: RenderedManifests | None = None  # what a drift run compares the (live) inventory with
 
 
 class Check(NamedTuple):

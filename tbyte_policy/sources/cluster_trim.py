@@ -4,8 +4,9 @@ A running namespace is mostly objects no rule judges on their own: the pods, Rep
 workload controllers own (the engine judges them through their controller). Of a ReplicaSet or Job the
 checks read only its owner (``checks/runtime.py`` follows a pod's owners up to its workload); of a pod,
 its owner, labels (``checks/pdb.py``) and status (``checks/runtime.py``: phase, conditions, container
-states); of both, the ignore annotations (``config.py``). That is all that is kept of them: their pod
-spec, a copy of the controller's template, is dropped. Of an EndpointSlice, the checks read the
+states), and its containers' names and images (``checks/drift.py``: not rolled out); of both, the ignore
+annotations (``config.py``). That is all that is kept of them: the rest of their pod spec, a copy of the
+controller's template, is dropped. Of an EndpointSlice, the checks read the
 endpoints' conditions (``runtime-service-no-ready-endpoints``); of every other object, all but the
 ``kubectl apply`` annotation (a copy of the whole manifest that no rule reads) and ``managedFields``.
 
@@ -59,11 +60,14 @@ MANAGED: dict[str, Spec] = {
     "metadata": {"name": KEEP, "namespace": KEEP, "uid": KEEP, "ownerReferences": _CONTROLLER, "annotations": _IGNORES},
 }
 # A pod a workload controller owns: its owner, its labels (a PodDisruptionBudget may select them where the
-# controller's template does not) and its status.
+# controller's template does not), its status, and its containers' names and images (``live --against``
+# compares them with the rendered images: drift.ROLLOUT_FIELDS).
+_IMAGE = Each({"name": KEEP, "image": KEEP})
 MANAGED_POD: dict[str, Spec] = {
     "apiVersion": KEEP, "kind": KEEP,
     "metadata": {"name": KEEP, "namespace": KEEP, "labels": KEEP, "deletionTimestamp": KEEP,
                  "ownerReferences": _CONTROLLER, "annotations": _IGNORES},
+    "spec": {"containers": _IMAGE, "initContainers": _IMAGE},
     "status": {"phase": KEEP, "reason": KEEP, "message": KEEP, "conditions": Each(_CONDITION),
                **{key: Each(_CONTAINER_STATUS)
                   for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")}},

@@ -1,8 +1,9 @@
 """Live clusters for the tests: the reference manifests as the API server would return them once running.
 
 :func:`cluster` turns a variant of the bundled reference manifests into live objects: server-set metadata
-(uid, generation, the ``kubectl apply`` annotation), server-defaulted fields (imagePullPolicy,
-terminationMessagePath, probe defaults, clusterIP, ...), the objects controllers create (ReplicaSets,
+(uid, generation, the ``kubectl apply`` annotation, managedFields), what the API server does on write
+(:mod:`server_defaults`: defaulted fields, canonical quantities, its own field order), what it allocates
+(clusterIP), the annotations controllers write (revisions), the objects controllers create (ReplicaSets,
 Pods, Jobs, EndpointSlices, Argo's canary Ingress, the Secrets External Secrets writes — with data, to
 prove it is never fetched) and their status (Ready conditions, containerStatuses, HPA metrics, PDB
 budgets, ExternalSecret sync). :meth:`Cluster.settle` derives every controller-computed status from the
@@ -25,6 +26,7 @@ from tbyte_policy import reference
 from tbyte_policy.sources.files import load_paths
 
 from .k8s_api_server import BUILTIN_RESOURCES, CRD_RESOURCES
+from .server_defaults import default_pod_spec, server_apply
 
 NS = "tbyte"
 NOW = "2024-05-01T12:00:00Z"
@@ -87,43 +89,7 @@ def _selects(selector: dict, labels: dict) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-# --- server defaulting ---
-
-def _default_probe(probe: dict) -> None:
-    for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
-                       ("failureThreshold", 3)):
-        probe.setdefault(key, value)
-    if "httpGet" in probe:
-        probe["httpGet"].setdefault("scheme", "HTTP")
-
-
-def default_pod_spec(spec: dict, restart_policy: str = "Always") -> None:
-    spec.setdefault("restartPolicy", restart_policy)
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    if "serviceAccountName" in spec:
-        spec["serviceAccount"] = spec["serviceAccountName"]
-    for key in ("initContainers", "containers"):
-        for container in spec.get(key, []):
-            image = container["image"]
-            container.setdefault("imagePullPolicy", "Always" if image.endswith(":latest") or ":" not in image
-                                 else "IfNotPresent")
-            container.setdefault("terminationMessagePath", "/dev/termination-log")
-            container.setdefault("terminationMessagePolicy", "File")
-            container.setdefault("resources", {})
-            for port in container.get("ports", []):
-                port.setdefault("protocol", "TCP")
-            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                if probe in container:
-                    _default_probe(container[probe])
-    for volume in spec.get("volumes", []):
-        if "configMap" in volume:
-            volume["configMap"].setdefault("defaultMode", 420)
-        if "secret" in volume:
-            volume["secret"].setdefault("defaultMode", 420)
-
+# --- server-set metadata ---
 
 def _apply_metadata(obj: dict) -> None:
     meta = obj["metadata"]
@@ -501,6 +467,7 @@ def cluster(variant: str = "production", manifests: list[dict] | None = None) ->
     manifests = manifests if manifests is not None else _manifests(variant)
     for obj in manifests:
         _apply_metadata(obj)
+        server_apply(obj, STARTED)
     live = Cluster(list(manifests))
     autoscaled = {(hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"]): hpa
                   for hpa in live.all("HorizontalPodAutoscaler")}
@@ -530,10 +497,8 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
     elif kind in ("Deployment", "Rollout"):
         hpa = autoscaled.get((kind, meta["name"]))
         spec["replicas"] = hpa["spec"]["minReplicas"] if hpa else spec.get("replicas", 1)
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("progressDeadlineSeconds", 600)
-        default_pod_spec(spec["template"]["spec"])
-        spec["template"]["metadata"].setdefault("creationTimestamp", None)
+        meta["annotations"]["deployment.kubernetes.io/revision" if kind == "Deployment"
+                            else "rollout.argoproj.io/revision"] = "1"
         rs = live.replica_set(obj, spec["template"], spec["replicas"], revision=1)
         rs_name = rs["metadata"]["name"]
         for index in range(spec["replicas"]):
@@ -541,11 +506,8 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
         if kind == "Rollout":
             _run_canary(live, obj, rs)
     elif kind == "StatefulSet":
-        default_pod_spec(spec["template"]["spec"])
-        spec["updateStrategy"].setdefault("rollingUpdate", {"partition": 0})
         for claim in spec.get("volumeClaimTemplates", []):
             claim.update(apiVersion="v1", kind="PersistentVolumeClaim")
-            claim["spec"]["volumeMode"] = "Filesystem"
             claim["status"] = {"phase": "Pending"}
         template = copy.deepcopy(spec["template"])
         template["metadata"]["labels"]["controller-revision-hash"] = f"{meta['name']}-{_pod_hash(meta['name'])}"
@@ -557,13 +519,9 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
     elif kind == "CronJob":
         _run_cronjob(live, obj)
     elif kind == "Service":
-        spec.setdefault("sessionAffinity", "None")
-        if spec.get("type") != "ExternalName":
+        if spec.get("type") != "ExternalName":  # the registry allocates the addresses
             address = spec.get("clusterIP") or f"172.20.{int(_digest(meta['name'], length=2), 16)}.{len(meta['name'])}"
-            spec.update(clusterIP=address, clusterIPs=[address], ipFamilies=["IPv4"], ipFamilyPolicy="SingleStack",
-                        internalTrafficPolicy="Cluster")
-            for port in spec["ports"]:
-                port.setdefault("targetPort", port["port"])
+            spec.update(clusterIP=address, clusterIPs=[address], ipFamilies=["IPv4"], ipFamilyPolicy="SingleStack")
         obj["status"] = {"loadBalancer": {}}
     elif kind == "HorizontalPodAutoscaler":
         obj["status"] = {
@@ -590,8 +548,6 @@ def _run(live: Cluster, obj: dict, autoscaled: dict) -> None:
     elif kind == "SecretStore":
         obj["status"] = {"capabilities": "ReadWrite", "conditions": [
             condition("Ready", "True", "Valid", "store validated")]}
-    elif kind == "NetworkPolicy":
-        spec.setdefault("policyTypes", ["Ingress", *(["Egress"] if spec.get("egress") else [])])
     if kind == "Ingress":
         for tls in spec.get("tls", []):
             _tls_secret(live, tls["secretName"], tls["hosts"])
@@ -626,9 +582,7 @@ def _run_canary(live: Cluster, rollout: dict, rs: dict) -> None:
 
 def _run_cronjob(live: Cluster, cronjob: dict) -> None:
     spec = cronjob["spec"]
-    spec.setdefault("suspend", False)
     template = spec["jobTemplate"]["spec"]["template"]
-    default_pod_spec(template["spec"], "Never")
     cronjob["status"] = {"lastScheduleTime": "2024-05-01T11:17:00Z", "lastSuccessfulTime": "2024-05-01T11:17:42Z"}
     name = f"{cronjob['metadata']['name']}-28573277"
     job_uid = _uid("Job", name)
@@ -718,6 +672,8 @@ def _rollout_new_revision(live: Cluster, kind: str, name: str, image: str) -> tu
     template["spec"]["containers"][0]["image"] = image
     workload["spec"]["template"] = copy.deepcopy(template)
     workload["metadata"]["generation"] = 2
+    workload["metadata"]["annotations"]["deployment.kubernetes.io/revision" if workload["kind"] == "Deployment"
+                                        else "rollout.argoproj.io/revision"] = "2"
     if workload["kind"] == "Deployment":
         workload["status"]["conditions"][1] = condition(
             "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.', lastUpdateTime=NOW)
