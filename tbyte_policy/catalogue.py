@@ -22,7 +22,7 @@ DEFAULT_MODES = frozenset({"scan", "live"})
 _RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _RULE_FIELDS = {"id", "name", "severity", "title", "check", "kinds", "container_roles", "params", "modes",
-                "enabled", "presets", "docs"}
+                "enabled", "presets", "docs", "cel", "admission"}
 
 
 class CatalogueError(Exception):
@@ -44,6 +44,10 @@ class Rule(NamedTuple):
     enabled: bool = True
     presets: frozenset[str] = frozenset()
     source: str = ""
+    # A CEL rule's cel_rules.CelSpec, or a built-in rule's CEL twin as its rules file writes it (cel_rules.spec_of
+    # parses it when `export vap` or the twins' tests need it: a scan never does).
+    cel: Any = None
+    admission: str = ""  # why a built-in rule without a CEL twin cannot be enforced at admission
 
     @property
     def target(self) -> str:
@@ -119,7 +123,8 @@ def _rule(entry: Any, family: str, path: Path) -> Rule:
                 title=str(entry["title"]).strip(), check=check, kinds=kinds,
                 docs={section: str(docs[section]).rstrip() for section in DOC_SECTIONS}, params=params,
                 container_roles=roles, modes=modes, enabled=bool(entry.get("enabled", True)),
-                presets=frozenset(entry.get("presets") or ()), source=path.name)
+                presets=frozenset(entry.get("presets") or ()), source=path.name, cel=entry.get("cel"),
+                admission=str(entry.get("admission") or "").strip())
 
 
 def _kinds(value: Any, target: str, where: str) -> frozenset[str]:

@@ -64,6 +64,8 @@ QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing; only the exit 
 BASELINE = typer.Option(None, "--baseline", help="Accept the findings recorded in this baseline file; fail only "
                                                  "on new ones.")
 WRITE_BASELINE = typer.Option(None, "--write-baseline", help="Record this run's findings as a baseline file.")
+RULES = typer.Option([], "--rules", help="A CEL rule file or folder of them (repeatable; adds to the config's "
+                                         "custom_rules). Needs the cel extra.")
 SOURCE = typer.Option(True, "--source/--no-source", help="Show the source line of each finding (text format).")
 
 
@@ -139,6 +141,7 @@ def scan(
     helm_bin: Optional[str] = HELM_BIN,
     kustomize_bin: Optional[str] = KUSTOMIZE_BIN,
     render_timeout: float = RENDER_TIMEOUT,
+    rule_paths: list[str] = RULES,
 ) -> None:
     """Audit manifests: files, Helm charts (rendered as helm template renders them) and kustomizations (built)."""
     from tbyte_policy.commands import run_scan
@@ -147,37 +150,80 @@ def scan(
     render = _render_options(values, set_values, set_string_values, release, chart_namespace, include_tests,
                              helm_bin, kustomize_bin, render_timeout)
     raise typer.Exit(run_scan(paths or [], outputs, namespace=namespace, config_path=config_path, schema=schema,
-                              kubernetes_version=kubernetes_version, jobs=jobs, render_options=render))
+                              kubernetes_version=kubernetes_version, jobs=jobs, render_options=render,
+                              rule_paths=rule_paths))
+
+
+CONFIG = typer.Option(None, "--config", help="Config file, for its custom_rules [default: .tbyte-policy.yaml found "
+                                             "upward from the current directory].")
+
+
+def _rules(ctx: typer.Context, rule_paths: list[str], config_path: Optional[Path]):
+    """The catalogue with the CEL rules of the config and --rules (given to `rules` or to its subcommand), or
+    exit 2."""
+    from tbyte_policy.commands import rule_catalogue
+    from tbyte_policy.config import ConfigError
+
+    given = ctx.parent.params if ctx.parent is not None and ctx.parent.info_name == "rules" else {}
+    try:
+        return rule_catalogue([*given.get("rule_paths", []), *rule_paths], config_path or given.get("config_path"))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 @rules_app.callback()
-def rules_list(ctx: typer.Context) -> None:
-    """List every rule with its id, family and severity."""
+def rules_list(ctx: typer.Context, rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
+    """List every rule with its id, family and severity, and whether `export vap` can enforce it at admission."""
     if ctx.invoked_subcommand is not None:
         return
     from tbyte_policy.ruledocs import list_rules
 
-    typer.echo(list_rules(), nl=False)
+    typer.echo(list_rules(_rules(ctx, rule_paths, config_path)), nl=False)
 
 
 @rules_app.command("explain")
-def rules_explain(rule: str = typer.Argument(..., help="Rule id or name.")) -> None:
+def rules_explain(ctx: typer.Context, rule: str = typer.Argument(..., help="Rule id or name."),
+                  rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
     """Print one rule's documentation."""
     from tbyte_policy.ruledocs import explain_rule
 
-    text = explain_rule(rule)
+    text = explain_rule(rule, _rules(ctx, rule_paths, config_path))
     if text is None:
         raise fail(f"no rule {rule!r} (see `tbyte-policy rules`)")
     typer.echo(text, nl=False)
 
 
 @rules_app.command("docs")
-def rules_docs(directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules).")) -> None:
+def rules_docs(ctx: typer.Context,
+               directory: Path = typer.Argument(..., help="Where to write the pages (e.g. docs/rules)."),
+               rule_paths: list[str] = RULES, config_path: Optional[Path] = CONFIG) -> None:
     """Write one Markdown page per rule and an index README.md into DIRECTORY."""
     from tbyte_policy.ruledocs import write_rule_docs
 
-    for path in write_rule_docs(directory):
+    for path in write_rule_docs(directory, _rules(ctx, rule_paths, config_path)):
         typer.echo(str(path))
+
+
+@rules_app.command("test")
+def rules_test(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Fixture files or folders: manifests whose `# expect: RULE "
+                                                 "Kind/name LINE` header lists the findings expected of them."),
+    rule_paths: list[str] = RULES,
+    config_path: Optional[Path] = CONFIG,
+    update: bool = typer.Option(False, "--update", help="Rewrite each fixture's header from what the rules find."),
+) -> None:
+    """Run the rules on fixture files and compare what they find with each file's `# expect:` header
+    (exit 1 on a difference, with the difference)."""
+    from tbyte_policy.rule_tests import run_fixture_tests
+
+    rules = _rules(ctx, rule_paths, config_path)
+    try:
+        report = run_fixture_tests(rules, paths, update=update)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(report.text, nl=False)
+    raise typer.Exit(report.exit_code)
 
 
 @rules_app.command("new")
@@ -316,6 +362,7 @@ def live(
     helm_bin: Optional[str] = HELM_BIN,
     kustomize_bin: Optional[str] = KUSTOMIZE_BIN,
     render_timeout: float = RENDER_TIMEOUT,
+    rule_paths: list[str] = RULES,
 ) -> None:
     """Audit the objects of a running namespace: the manifest rules plus the runtime family (pods, rollouts,
     Services, HPAs, PDBs, ExternalSecrets); with --against, the drift family too (missing, changed, not rolled
@@ -330,7 +377,7 @@ def live(
     raise typer.Exit(run_live(outputs, namespace=namespace, all_namespaces=all_namespaces, kubeconfig=kubeconfig,
                               context=context, timeout=timeout, verbose=verbose, config_path=config_path,
                               chunk_size=chunk_size, deadline=deadline or None, publish=publish, against=against,
-                              render_options=render))
+                              render_options=render, rule_paths=rule_paths))
 
 
 @live_app.command("rbac")
@@ -353,6 +400,29 @@ def live_rbac(
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(manifest, nl=False)
+
+
+export_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Carry rules to the cluster's own admission control.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("vap")
+def export_vap(
+    rule_paths: list[str] = RULES,
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Config file: its custom_rules, preset, "
+                                                                      "enabled rules and params [default: "
+                                                                      ".tbyte-policy.yaml found upward from the "
+                                                                      "current directory]."),
+    actions: list[str] = typer.Option(["Deny"], "--action", help="validationActions of the bindings: Deny, Warn or "
+                                                                  "Audit (repeatable: Deny or Warn, plus Audit)."),
+    builtin: bool = typer.Option(False, "--builtin", help="Also the built-in rules that have a CEL twin."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the manifests here instead of stdout."),
+) -> None:
+    """Write a ValidatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1) per CEL rule."""
+    from tbyte_policy.commands import run_export_vap
+
+    raise typer.Exit(run_export_vap(rule_paths, config_path, actions=actions, builtin=builtin, output=output))
 
 
 def main() -> None:

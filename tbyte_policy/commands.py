@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import NamedTuple
 from tbyte_policy.audit import AuditOptions, scan_paths
 from tbyte_policy.catalogue import Rule, load_catalogue
 from tbyte_policy.config import Config, ConfigError, configure_rules, find_config, load_config
-from tbyte_policy.exit_codes import EXIT_INPUT
+from tbyte_policy.exit_codes import EXIT_INPUT, EXIT_OK
 from tbyte_policy.findings import SEVERITIES, Report
 from tbyte_policy.reporters import FORMATS, render
 from tbyte_policy.sources import RenderOptions, ToolMissing
@@ -87,23 +88,66 @@ def configure_schema_rules(rules: list[Rule], *, enabled: bool = True,
     return rules
 
 
+def load_rules(config: Config, rule_paths: Sequence[str] = ()) -> list[Rule]:
+    """The bundled catalogue and the CEL rules of the config's ``custom_rules`` and of ``--rules``.
+
+    ConfigError (exit 2) for a rule file that cannot be used, or for CEL rules without the cel extra; the CEL
+    library is imported only when there are rule files.
+    """
+    catalogue = load_catalogue()
+    paths = [*config.custom_rules, *rule_paths]
+    if not paths:
+        return catalogue
+    from tbyte_policy.cel_rules import RuleFileError, load_rule_files
+    from tbyte_policy.k8s_cel import CelUnavailable
+
+    try:
+        return [*catalogue, *load_rule_files([Path(path) for path in paths], catalogue)]
+    except (RuleFileError, CelUnavailable) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def rule_catalogue(rule_paths: Sequence[str] = (), config_path: Path | None = None) -> list[Rule]:
+    """Every rule as defined (not configured): the bundled catalogue and the CEL rules of the config found
+    from the current directory (or ``config_path``) and of ``rule_paths``, in id order."""
+    rules = load_rules(resolve_config(config_path, []), rule_paths)
+    return sorted(rules, key=lambda rule: rule.id)
+
+
+def compile_cel_rules(rules: list[Rule]) -> None:
+    """Compile the configured CEL rules (with the params the config gives them) before any object is read."""
+    custom = [rule for rule in rules if rule.cel is not None and rule.check.name == "cel"]
+    if not custom:
+        return
+    from tbyte_policy.cel_rules import RuleFileError, compile_rule
+
+    try:
+        for rule in custom:
+            compile_rule(rule)
+    except RuleFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def prepare(paths: list[str], config_path: Path | None, namespace: str | None, *, schema: bool = True,
-            kubernetes_version: str | None = None) -> AuditOptions:
-    """The audit options: the config found for ``paths`` and the catalogue it configures."""
+            kubernetes_version: str | None = None, rule_paths: Sequence[str] = ()) -> AuditOptions:
+    """The audit options: the config found for ``paths`` and the catalogue it configures (with the CEL rules
+    of ``custom_rules`` and ``rule_paths``)."""
     config = resolve_config(config_path, paths)
-    rules = configure_schema_rules(configure_rules(load_catalogue(), config), enabled=schema,
+    rules = configure_schema_rules(configure_rules(load_rules(config, rule_paths), config), enabled=schema,
                                    kubernetes_version=kubernetes_version)
+    compile_cel_rules(rules)
     return AuditOptions(namespace=namespace or config.namespace or "default", config=config, rules=rules)
 
 
 def run_scan(paths: list[str], outputs: Outputs, *, namespace: str | None, config_path: Path | None,
              schema: bool = True, kubernetes_version: str | None = None, jobs: int = 1,
-             render_options: RenderOptions | None = None) -> int:
+             rule_paths: Sequence[str] = (), render_options: RenderOptions | None = None) -> int:
     from tbyte_policy.schemas import SchemaVersionError
 
     try:
         targets = outputs.targets()
-        options = prepare(paths, config_path, namespace, schema=schema, kubernetes_version=kubernetes_version)
+        options = prepare(paths, config_path, namespace, schema=schema, kubernetes_version=kubernetes_version,
+                          rule_paths=rule_paths)
     except (ValueError, ConfigError, SchemaVersionError) as exc:
         _error(str(exc))
         return EXIT_INPUT
@@ -180,3 +224,34 @@ def _render(output_format: str, report: Report, *, color: bool, source: bool) ->
     if output_format == "text":
         return render("text", report, color=color, source=source)
     return render(output_format, report)
+
+
+def run_export_vap(rule_paths: Sequence[str], config_path: Path | None, *, actions: Sequence[str], builtin: bool,
+                   output: Path | None) -> int:
+    """`export vap`: the configured CEL rules (and with ``builtin`` the built-in rules' CEL twins) as
+    ValidatingAdmissionPolicies and bindings."""
+    from tbyte_policy import vap
+
+    try:
+        vap.check_actions(actions)
+        config = resolve_config(config_path, [])
+        rules = configure_rules(load_rules(config, rule_paths), config)
+        compile_cel_rules(rules)
+        selected = [rule for rule in rules if rule.cel is not None and (builtin or rule.check.name == "cel")]
+        if not selected:
+            raise ValueError("no CEL rule to export: give --rules PATH, list custom_rules in the config, or --builtin")
+        today = dt.date.today()
+        exemptions = [item for item in config.exemptions if item.expires is None or item.expires >= today]
+        text = vap.export_text(selected, actions, exemptions)
+    except (ValueError, ConfigError, vap.ExportError) as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    try:
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    except OSError as exc:
+        _error(f"cannot write {output}: {exc}")
+        return EXIT_INPUT
+    return EXIT_OK

@@ -13,13 +13,13 @@ import yaml
 
 from tbyte_policy.catalogue import Rule, find_rule
 from tbyte_policy.findings import SEVERITIES, Finding, ReportError
-from tbyte_policy.marked import MarkedDict, MarkingLoader
+from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
 from tbyte_policy.model import Resource, escape_pointer_part
 
 CONFIG_NAME = ".tbyte-policy.yaml"
 IGNORE_ANNOTATION_PREFIX = "tbyte-policy.io/ignore."
 PRESETS = ("default", "strict")
-_TOP_KEYS = {"preset", "fail_on", "namespace", "exclude", "max_file_size", "rules", "exemptions"}
+_TOP_KEYS = {"preset", "fail_on", "namespace", "exclude", "max_file_size", "rules", "exemptions", "custom_rules"}
 _RULE_KEYS = {"enabled", "severity", "params"}
 _EXEMPTION_KEYS = {"rule", "kind", "namespace", "name", "reason", "expires"}
 
@@ -53,6 +53,7 @@ class Config(NamedTuple):
     max_file_size: int | None = None
     rules: Mapping[str, Mapping[str, Any]] = MappingProxyType({})  # rule id or name -> settings (and `_line`)
     exemptions: Sequence[Exemption] = ()
+    custom_rules: Sequence[str] = ()  # rule files and folders (cel_rules), relative to the config file's folder
 
 
 def find_config(start: Path) -> Path | None:
@@ -110,6 +111,19 @@ def parse_config(data: Any, path: str) -> Config:
         position = rules.key_position(key) if isinstance(rules, MarkedDict) else None
         line = position[0] if position else None
         settings["rules"][str(key)] = {**rule_settings, "_line": line}
+    custom = data.get("custom_rules", []) or []
+    if not isinstance(custom, list) or not all(isinstance(item, str) and item for item in custom):
+        raise fail("custom_rules must be a list of rule files or folders", data, "custom_rules")
+    base = Path(path).parent
+    settings["custom_rules"] = []
+    for index, item in enumerate(custom):
+        resolved = base / item
+        if not resolved.exists():
+            position = custom.item_position(index) if isinstance(custom, MarkedList) else None
+            line = position[0] if position else None
+            raise ConfigError(f"{path}:{line}: custom_rules: no such rule file or folder {item!r}"
+                              if line else f"{path}: custom_rules: no such rule file or folder {item!r}")
+        settings["custom_rules"].append(str(resolved))
     exemptions = data.get("exemptions", []) or []
     if not isinstance(exemptions, list):
         raise fail("exemptions must be a list", data, "exemptions")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tbyte_policy.catalogue import Rule, active_rules
-from tbyte_policy.checks import CheckContext
+from tbyte_policy.checks import CheckContext, RuleEvaluationError
 from tbyte_policy.findings import Finding, Location, ReportError, ResourceId
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import ObjectRef, Problem, Resource, pod_view
@@ -39,6 +39,9 @@ class Engine:
             try:
                 for problem in rule.check.function(subject, contexts[rule.id]):
                     findings.append(_finding(rule, problem, resource))
+            except RuleEvaluationError as exc:
+                nested.extend(_error_on(resource, subject, inventory, f"rule {rule.id} ({rule.name}): {message}")
+                              for message in exc.messages)
             except RecursionError:
                 nested.append(_error_on(resource, subject, inventory,
                                         f"document is nested too deeply for rule {rule.id} to read"))

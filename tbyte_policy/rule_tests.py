@@ -15,6 +15,7 @@ of its own. Its expected lines are those of the finding's object, in whichever f
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -69,20 +70,40 @@ def actual_findings(rule: Rule, path: Path) -> tuple[set[Expectation], list[Repo
     fixtures hold objects as the API server returns them, status included. A drift rule compares them with
     the rendered manifests beside the fixture.
     """
-    rule = rule.with_overrides(enabled=True)
     if "drift" in rule.modes:
-        report = _drift_report(rule, path)
-    elif "scan" in rule.modes:
-        report = scan_paths([str(path)], AuditOptions(rules=[rule]))
-    else:
-        report = audit_documents(load_paths([str(path)]), AuditOptions(rules=[rule]), mode="live")
-    found = {Expectation(finding.rule_id, f"{finding.resource.kind}/{finding.resource.name}", finding.location.line)
-             for finding in report.findings}
-    return found, list(report.internal_errors)
+        report = _drift_report(rule.with_overrides(enabled=True), path)
+        found = {Expectation(finding.rule_id, f"{finding.resource.kind}/{finding.resource.name}",
+                             finding.location.line) for finding in report.findings}
+        return found, list(report.internal_errors)
+    found, _errors, internal = findings_of([rule], path)
+    return found, internal
 
 
-def rewrite_expectations(rule: Rule, path: Path) -> bool:
-    """Replace the fixture's header with what ``rule`` finds in it; whether the file changed.
+def findings_of(rules: Sequence[Rule], path: Path) -> tuple[set[Expectation], list[ReportError], list[ReportError]]:
+    """What ``rules`` (enabled, whatever their default) report on the fixture; its input and internal errors."""
+    found: set[Expectation] = set()
+    errors: list[ReportError] = []
+    internal: list[ReportError] = []
+    enabled = [rule.with_overrides(enabled=True) for rule in rules]
+    for mode in ("scan", "live"):
+        # A rule that does not run in scan mode is audited in live mode (its fixture holds API objects).
+        selected = [rule for rule in enabled if (mode == "scan") == ("scan" in rule.modes)]
+        if not selected:
+            continue
+        if mode == "scan":
+            report = scan_paths([str(path)], AuditOptions(rules=selected))
+        else:
+            report = audit_documents(load_paths([str(path)]), AuditOptions(rules=selected), mode="live")
+        found |= {Expectation(finding.rule_id, f"{finding.resource.kind}/{finding.resource.name}",
+                              finding.location.line) for finding in report.findings}
+        errors.extend(report.errors)
+        internal.extend(report.internal_errors)
+    return found, errors, internal
+
+
+def rewrite_expectations(rule: Rule | Sequence[Rule], path: Path) -> bool:
+    """Replace the fixture's header with what ``rule`` (or each of a list of rules) finds in it; whether the
+    file changed.
 
     The header's own lines shift every line below it, so the header is rewritten until what the rule
     finds in the file is what its header says (twice at most: the count of lines does not depend on them).
@@ -95,7 +116,7 @@ def rewrite_expectations(rule: Rule, path: Path) -> bool:
     text = body
     for _ in range(3):
         path.write_text(text, encoding="utf-8")
-        found, _errors = actual_findings(rule, path)
+        found = actual_findings(rule, path)[0] if isinstance(rule, Rule) else findings_of(rule, path)[0]
         # Entries that still hold keep their place, so that the diff shows only what changed.
         kept = [expectation for expectation in listed if expectation in found]
         added = sorted(found - set(kept), key=lambda item: (item.line is None, item.line or 0, item.object))
@@ -104,4 +125,77 @@ def rewrite_expectations(rule: Rule, path: Path) -> bool:
             return text != original
         text = header + body
     path.write_text(original, encoding="utf-8")
-    raise RuntimeError(f"{path}: the findings of {rule.id} do not settle while its header is rewritten")
+    named = rule.id if isinstance(rule, Rule) else ", ".join(item.id for item in rule)
+    raise RuntimeError(f"{path}: the findings of {named} do not settle while its header is rewritten")
+
+
+FIXTURE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _order(item: Expectation) -> tuple:
+    return (item.line is None, item.line or 0, item.rule_id, item.object)
+
+
+class FixtureRun(NamedTuple):
+    """What `tbyte-policy rules test` prints, and its exit code (0 all hold, 1 a difference, 2 an error)."""
+
+    text: str
+    exit_code: int
+
+
+def fixture_paths(paths: Iterable[Path]) -> list[Path]:
+    """The fixture files of ``paths``: files as given, folders' *.yaml, *.yml and *.json (recursively, sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(child for child in path.rglob("*") if child.suffix in FIXTURE_SUFFIXES
+                                and child.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such fixture file or folder")
+    return files
+
+
+def run_fixture_tests(rules: Sequence[Rule], paths: Iterable[Path], *, update: bool = False) -> FixtureRun:
+    """Run the CEL rules of ``rules`` (the config's custom_rules and --rules) on every fixture and compare what
+    they find with the fixture's ``# expect:`` header; with ``update``, rewrite the headers instead.
+
+    A fixture in a folder named after one of the rules (``tests/policies/ORG001/fail.yaml``) is a fixture of
+    that rule alone; any other fixture is one of every tested rule, so its header lists what all of them find.
+    """
+    tested = [rule for rule in rules if rule.check.name == "cel"]
+    if not tested:
+        return FixtureRun("tbyte-policy: no CEL rules to test: give --rules PATH or list custom_rules in the "
+                          "config\n", 2)
+    by_id = {rule.id: rule for rule in tested}
+    lines: list[str] = []
+    passed = failed = 0
+    erred = False
+    for path in fixture_paths(paths):
+        selected = [by_id[path.parent.name]] if path.parent.name in by_id else tested
+        if update:
+            changed = rewrite_expectations(selected, path)
+            lines.append(f"{'rewrote' if changed else 'kept   '} {path}\n")
+            continue
+        expected = expected_findings(path.read_text(encoding="utf-8"))
+        strangers = sorted({item.rule_id for item in expected} - {rule.id for rule in selected})
+        found, errors, internal = findings_of(selected, path)
+        problems = [f"  expects findings of {rule_id}, which is not among the rules tested on this file\n"
+                    for rule_id in strangers]
+        problems += [f"  missing:    {item.header_line()[len('# expect: '):]}"
+                     for item in sorted(expected - found, key=_order)]
+        problems += [f"  unexpected: {item.header_line()[len('# expect: '):]}"
+                     for item in sorted(found - expected, key=_order)]
+        problems += [f"  error:      {error.path}:{error.line}: {error.message}\n" for error in [*errors, *internal]]
+        if problems:
+            failed += 1
+            erred = erred or bool(errors or internal)
+            lines.append(f"FAIL {path}\n" + "".join(problems))
+        else:
+            passed += 1
+            lines.append(f"ok   {path}\n")
+    if update:
+        return FixtureRun("".join(lines), 0)
+    summary = f"{passed} passed, {failed} failed\n"
+    return FixtureRun("".join(lines) + summary, 2 if erred else 1 if failed else 0)

@@ -8,13 +8,27 @@ from tbyte_policy.catalogue import Rule, find_rule, load_catalogue
 
 
 def list_rules(rules: list[Rule] | None = None) -> str:
+    """The rules as a table, then the reason each rule that `export vap` cannot carry to admission has."""
     rules = rules if rules is not None else load_catalogue()
-    rows = [("ID", "NAME", "FAMILY", "SEVERITY", "DEFAULT", "TITLE")]
+    rows = [("ID", "NAME", "FAMILY", "SEVERITY", "DEFAULT", "ADMISSION", "TITLE")]
     for rule in rules:
-        rows.append((rule.id, rule.name, rule.family, rule.severity, _default_label(rule), rule.title))
-    widths = [max(len(row[index]) for row in rows) for index in range(5)]
-    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[5] + "\n"
-                   for row in rows)
+        rows.append((rule.id, rule.name, rule.family, rule.severity, _default_label(rule),
+                     "vap" if admission_reason(rule) is None else "-", rule.title))
+    widths = [max(len(row[index]) for row in rows) for index in range(6)]
+    table = "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[6]
+                    + "\n" for row in rows)
+    reasons = [(rule.id, admission_reason(rule)) for rule in rules if admission_reason(rule) is not None]
+    if not reasons:
+        return table
+    return table + "\nNot exportable to admission (`tbyte-policy export vap`):\n" + \
+        "".join(f"  {rule_id}  {reason}\n" for rule_id, reason in reasons)
+
+
+def admission_reason(rule: Rule) -> str | None:
+    """None when `export vap` can write the rule as a ValidatingAdmissionPolicy, else why it cannot."""
+    if rule.cel is not None:
+        return None
+    return rule.admission or "no CEL twin has been written for it"
 
 
 _TARGET_NAMES = {"rendered": "rendered manifests"}  # the objects of `live --against`
@@ -24,8 +38,8 @@ def _default_label(rule: Rule) -> str:
     return "on" if rule.enabled else ("preset:" + ",".join(sorted(rule.presets)) if rule.presets else "off")
 
 
-def explain_rule(key: str) -> str | None:
-    rule = find_rule(load_catalogue(), key)
+def explain_rule(key: str, rules: list[Rule] | None = None) -> str | None:
+    rule = find_rule(rules if rules is not None else load_catalogue(), key)
     return rule_markdown(rule) if rule else None
 
 
@@ -35,15 +49,21 @@ def rule_markdown(rule: Rule) -> str:
     params = "".join(f"- `{name}`: `{value!r}`\n" for name, value in sorted(rule.params.items())) or "none\n"
     default = "enabled" if rule.enabled else ("enabled by the " + ", ".join(sorted(rule.presets)) + " preset"
                                               if rule.presets else "disabled")
+    reason = admission_reason(rule)
+    enforced = "`tbyte-policy export vap" + ("`" if rule.check.name == "cel" else " --builtin`") \
+        if reason is None else f"not exportable: {reason}"
+    docs = rule.docs
+    sections = [("What it checks", docs["what"].strip()), ("Why it matters", docs["why"].strip()),
+                ("Example", f"```yaml\n{docs['example'].strip()}\n```" if docs["example"].strip() else ""),
+                ("Fix", docs["fix"].strip())]
+    source = f"- Source: `{rule.source}`\n" if rule.check.name == "cel" else ""
     return (f"# {rule.id} {rule.name}\n\n{rule.title}\n\n"
             f"- Family: `{rule.family}`\n- Severity: `{rule.severity}`\n- Default: {default}\n"
             f"- Targets: {_TARGET_NAMES.get(rule.target, rule.target)} of {kinds}\n"
-            f"- Modes: {', '.join(sorted(rule.modes))}\n\n"
-            f"## What it checks\n\n{rule.docs['what'].strip()}\n\n"
-            f"## Why it matters\n\n{rule.docs['why'].strip()}\n\n"
-            f"## Example\n\n```yaml\n{rule.docs['example'].strip()}\n```\n\n"
-            f"## Fix\n\n{rule.docs['fix'].strip()}\n\n"
-            f"## Parameters\n\n{params}")
+            f"- Modes: {', '.join(sorted(rule.modes))}\n"
+            f"- Admission: {enforced}\n{source}\n"
+            + "".join(f"## {heading}\n\n{text}\n\n" for heading, text in sections if text)
+            + f"## Parameters\n\n{params}")
 
 
 def write_rule_docs(directory: Path, rules: list[Rule] | None = None) -> list[Path]:

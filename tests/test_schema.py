@@ -299,8 +299,8 @@ def test_configure_schema_rules_drops_schema_rules_and_sets_the_version():
 
 
 # `tbyte-policy scan FILE --format json [--no-schema]`, reporting at exit which of the heavy packages it imported
-# (the JSON report needs no rich; a scan needs no kubernetes client, no Helm SDK and no renderer) and how many
-# schema sets it built.
+# (the JSON report needs no rich; a scan needs no kubernetes client, no Helm SDK and no renderer, and
+# without CEL rules no CEL library nor the modules that use it) and how many schema sets it built.
 _LAZY_PROBE = """
 import atexit, sys
 from tbyte_policy import schemas
@@ -311,7 +311,10 @@ def report():
     loaded = [name for name in ("kubernetes_validate", "jsonschema_rs", "jsonschema", "kubernetes", "rich",
                                 # rendering: only when a chart or a kustomization is scanned
                                 "helm_python", "tbyte_policy.sources.helm", "tbyte_policy.sources.kustomize",
-                                "tbyte_policy.sources.tools", "tbyte_policy.sources.inputs")
+                                "tbyte_policy.sources.tools", "tbyte_policy.sources.inputs",
+                                # CEL: only when CEL rules are configured
+                                "cel", "cel.cel", "celpy", "tbyte_policy.k8s_cel", "tbyte_policy.cel_rules",
+                                "tbyte_policy.vap")
               if name in sys.modules]
     print(",".join(loaded), schemas._schema_set.cache_info().currsize, sep="|", file=sys.stderr)
 

@@ -37,6 +37,15 @@ class Check(NamedTuple):
     defaults: dict[str, Any]
 
 
+class RuleEvaluationError(Exception):
+    """A rule that could not judge one object (a CEL expression that fails on it): each message becomes an
+    input error on the object, and the run goes on."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
 CHECKS: dict[str, Check] = {}
 
 

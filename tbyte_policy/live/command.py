@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tbyte_policy.audit import AuditOptions, audit_resources, build_resources, cyclic_gc_paused
@@ -43,7 +44,8 @@ def audit_collection(collection: Collection, options: AuditOptions, against: Loa
 def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
              context: str | None, timeout: float, verbose: bool, config_path: Path | None,
              chunk_size: int = 0, deadline: float | None = None, publish: bool = False,
-             against: list[str] | None = None, render_options: RenderOptions | None = None) -> int:
+             against: list[str] | None = None, render_options: RenderOptions | None = None,
+             rule_paths: Sequence[str] = ()) -> int:
     """``against``: rendered manifests (``scan``'s inputs) to compare the namespace with, charts and
     kustomizations rendered with ``render_options`` (a chart's release namespace: the audited one)."""
     if publish and all_namespaces:
@@ -51,7 +53,7 @@ def run_live(outputs: Outputs, *, namespace: str | None, all_namespaces: bool, k
         return EXIT_INPUT
     try:
         targets = outputs.targets()
-        options = prepare(list(against or ()), config_path, None)
+        options = prepare(list(against or ()), config_path, None, rule_paths=rule_paths)
         run_deadline = Deadline.after(deadline) if deadline else None
     except (ValueError, ConfigError, LiveError) as exc:
         _error(str(exc))

@@ -58,8 +58,9 @@ def as_document(report: Report, *, base: Path | None = None) -> dict[str, Any]:
 def _descriptor(rule: Rule) -> dict[str, Any]:
 
     docs = rule.docs
-    text = (f"{rule.title}\n\nWhat it checks: {docs['what'].strip()}\n\nWhy it matters: {docs['why'].strip()}\n\n"
-            f"Example:\n{docs['example'].strip()}\n\nFix: {docs['fix'].strip()}")
+    sections = [("What it checks: ", docs["what"]), ("Why it matters: ", docs["why"]), ("Example:\n", docs["example"]),
+                ("Fix: ", docs["fix"])]
+    text = rule.title + "".join(f"\n\n{label}{body.strip()}" for label, body in sections if body.strip())
     descriptor: dict[str, Any] = {
         "id": rule.id,
         "name": rule.name,
