@@ -173,7 +173,7 @@ def test_lazy_variables_namespace_object_and_message_fallbacks(tmp_path):
               - expression: namespaceObject != null
                 messageExpression: object.spec.nope
               - expression: "variables.name != 'web'"
-            docs: {what: x, fix: y}
+            docs: {what: x, fix: z}
         """))
     _, document = scan(str(MANIFESTS), "--rules", str(rules))
     assert document["errors"] == []
