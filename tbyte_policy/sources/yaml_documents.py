@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, SequenceNode
+from yaml.reader import ReaderError
 
 from tbyte_policy.findings import ReportError
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
@@ -47,6 +48,8 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
         # JSON that libyaml refuses (tabs in odd places, say) still loads, only without positions.
         try:
             documents, parsed.errors = [(json.loads(text), 1, 1)], []
+        except RecursionError:
+            pass  # nested too deeply for the JSON parser too: libyaml's error says so, with its line
         except ValueError as exc:
             parsed.errors = [ReportError(path, getattr(exc, "lineno", None),
                                          f"invalid JSON: {getattr(exc, 'msg', exc)}")]
@@ -77,7 +80,7 @@ def _parse_documents(text: str, path: str, result: LoadResult) -> Iterator[tuple
                 yield body, node.start_mark.line + offset_lines + 1, node.start_mark.column + 1
             return
         except (yaml.YAMLError, _AliasBomb, RecursionError) as exc:
-            line = _error_line(exc, offset_lines)
+            line = _error_line(exc, chunk, offset_lines)
             result.errors.append(ReportError(path, line, _describe_yaml_error(exc, text)))
             resume = _next_document_start(text, offset_chars, line)
             if resume is None:
@@ -134,9 +137,13 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _error_line(exc: BaseException, offset_lines: int) -> int | None:
+def _error_line(exc: BaseException, chunk: str, offset_lines: int) -> int | None:
     if isinstance(exc, _AliasBomb):
         return exc.line + offset_lines + 1
+    if isinstance(exc, ReaderError):
+        # A character libyaml refuses (a control character) has no mark, only its offset in the UTF-8 bytes.
+        prefix = chunk.encode("utf-8", "surrogatepass")[:exc.position]
+        return prefix.count(b"\n") + offset_lines + 1
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     return mark.line + offset_lines + 1 if mark is not None else None
 
