@@ -47,7 +47,7 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
     if parsed.errors and path.lower().endswith(".json"):
         # JSON that libyaml refuses (tabs in odd places, say) still loads, only without positions.
         try:
-            documents, parsed.errors = [(json.loads(text), 1, 1)], []
+            documents, parsed.errors = [(_load_json(text), 1, 1)], []
         except RecursionError:
             pass  # nested too deeply for the JSON parser too: libyaml's error says so, with its line
         except ValueError as exc:
@@ -60,6 +60,37 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
         _accept(body, path, line, column, _helm_source_at(sources, line, previous_line), result)
         previous_line = line
     return result
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _load_json(text: str) -> Any:
+    """JSON as Go's encoding/json (and so the API server) decodes it: a lone surrogate escape (``\\ud800``), which
+    no UTF-8 text can carry and Python keeps, reads as U+FFFD."""
+    value = json.loads(text)
+    if not _SURROGATE_ESCAPE.search(text):
+        return value
+    stack = [value]
+    while stack:  # not recursive: the document may be nested as deeply as the JSON parser allows
+        node = stack.pop()
+        if isinstance(node, dict):
+            items = list(node.items())
+            node.clear()
+            for key, item in items:
+                node[_SURROGATES.sub("\ufffd", key) if isinstance(key, str) else key] = _replaced(item, stack)
+        elif isinstance(node, list):
+            node[:] = [_replaced(item, stack) for item in node]
+    return _replaced(value, [])
+
+
+def _replaced(item: Any, stack: list) -> Any:
+    if isinstance(item, str):
+        return _SURROGATES.sub("\ufffd", item)
+    if isinstance(item, (dict, list)):
+        stack.append(item)
+    return item
 
 
 def _parse_documents(text: str, path: str, result: LoadResult) -> Iterator[tuple[Any, int, int]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import yaml
@@ -290,6 +292,17 @@ def _workload_of(documents: list) -> tuple[str, Any] | None:
     return None
 
 
+@contextmanager
+def deep_recursion():
+    """Room for deepcopy and the emitters, which recurse per level of a nesting mutation (5000 levels)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 50_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 @st.composite
 def mutated_objects(draw) -> list:
     """A few seed objects (from the same file or not), mutated; sometimes with a companion object aimed at
@@ -298,8 +311,9 @@ def mutated_objects(draw) -> list:
     workload = _workload_of(documents)
     if workload is not None and draw(st.booleans()):
         documents.append(draw(companion(*workload)))
-    for _ in range(draw(st.integers(1, 6))):
-        draw(draw(st.sampled_from([structural_mutation, semantic_mutation]))(documents))
+    with deep_recursion():
+        for _ in range(draw(st.integers(1, 6))):
+            draw(draw(st.sampled_from([structural_mutation, semantic_mutation]))(documents))
     return documents
 
 
@@ -331,14 +345,8 @@ def dump_json(documents: list) -> str:
 
 
 def _dump(documents: list, style: str) -> str:
-    import sys
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 50_000))  # the emitters recurse per level of a 5000-deep mutation
-    try:
+    with deep_recursion():
         return dump_json(documents) if style == "json" else dump_yaml(documents, style == "flow")
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 class Case(NamedTuple):
