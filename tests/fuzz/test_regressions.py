@@ -28,6 +28,7 @@ class Outcome(NamedTuple):
     errors: frozenset[tuple[int | None, str]] = frozenset()  # (line, message)
     findings: frozenset[tuple[str, str, int | None]] = frozenset()  # (rule id, Kind/namespace/name, line)
     stdin: bool = False  # scanned from stdin (``-``) rather than as a file
+    jobs: int = 1  # --jobs; with more than one the file is given twice, so that a worker process parses it
 
 
 EXPECTED: dict[str, Outcome] = {
@@ -40,6 +41,9 @@ EXPECTED: dict[str, Outcome] = {
     # Lone surrogate escapes, which libyaml refuses and the JSON fallback kept as Python's lone surrogates: no
     # UTF-8 output could carry them (exit 3 writing any report). Go's encoding/json reads them as U+FFFD.
     "lone-surrogate-escape-in-json.json": Outcome(1, findings=frozenset({("SCH001", "ConfigMap/default/a\ufffd", 1)})),
+    # 990 levels parse, but --jobs 2's worker could not pickle them back (RecursionError in the pool, exit 3).
+    "deep-document-with-jobs.yaml": Outcome(2, frozenset({
+        (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")}), jobs=2),
     # 300 levels: jsonschema-rs stops at its own depth limit with a ValueError, an internal error in SCH001.
     "schema-validator-depth-limit.yaml": Outcome(2, frozenset({
         (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")})),
@@ -59,7 +63,7 @@ def test_regression(name, tmp_path):
     else:
         scanned = str(tmp_path / name)
         shutil.copyfile(REGRESSIONS / name, scanned)
-        run = harness.scan([scanned], tmp_path)
+        run = harness.scan([scanned] * expected.jobs + ["--jobs", str(expected.jobs)], tmp_path)
     harness.check_run(run, [scanned])
     document = run.document
     assert run.exit_code == expected.exit_code
