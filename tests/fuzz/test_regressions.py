@@ -44,6 +44,12 @@ EXPECTED: dict[str, Outcome] = {
     # 990 levels parse, but --jobs 2's worker could not pickle them back (RecursionError in the pool, exit 3).
     "deep-document-with-jobs.yaml": Outcome(2, frozenset({
         (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")}), jobs=2),
+    # A podSelector's matchExpressions of the wrong type, or an expression's values: describing the selector in
+    # NET004's message iterated them (TypeError).
+    "selector-expressions-not-a-list.yaml": Outcome(1, findings=frozenset({
+        ("NET004", "NetworkPolicy/default/np", 6), ("SCH001", "NetworkPolicy/default/np", 7)})),
+    "selector-expression-values-not-a-list.yaml": Outcome(1, findings=frozenset({
+        ("NET004", "NetworkPolicy/default/np", 6), ("SCH001", "NetworkPolicy/default/np", 7)})),
     # 300 levels: jsonschema-rs stops at its own depth limit with a ValueError, an internal error in SCH001.
     "schema-validator-depth-limit.yaml": Outcome(2, frozenset({
         (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")})),
