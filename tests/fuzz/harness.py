@@ -8,6 +8,7 @@ exception escaping it is what ``cli.main`` turns into exit 3, and is reported as
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -126,10 +127,11 @@ def scan(arguments: list[str], directory: Path, stdin: bytes | None = None, form
     return Run(result.exit_code, exception, result.stdout, result.stderr, reports)
 
 
-def scan_subprocess(arguments: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """The installed command itself: cli.main's exit codes, the real stdout and stderr encodings."""
+def scan_subprocess(arguments: list[str], stdin: bytes | None = None,
+                    encoding: str = "utf-8") -> subprocess.CompletedProcess:
+    """The installed command itself: cli.main's exit codes, the real stdout and stderr in ``encoding``."""
     return subprocess.run([sys.executable, "-m", "tbyte_policy", "scan", *arguments], input=stdin or b"",
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": encoding})
 
 
 def check_run(run: Run, scanned: list[str]) -> None:

@@ -72,6 +72,22 @@ def test_pre_commit_hook(staged):
         harness.check_run(run, paths)
 
 
+@settings(deadline=None, suppress_health_check=SLOW_INPUTS, max_examples=max(5, settings.default.max_examples // 5))
+@given(st.lists(cases, min_size=2, max_size=4))
+def test_parallel_parsing_changes_nothing(files):
+    """--jobs 2 parses in worker processes; the report is the same as --jobs 1's ("whatever the count")."""
+    with tempfile.TemporaryDirectory() as directory:
+        paths = []
+        for index, case in enumerate(files):
+            folder = Path(directory) / str(index)
+            folder.mkdir()
+            paths.append(str(harness.write_case(folder, case)))
+        serial = harness.scan([*paths, "--jobs", "1"], Path(directory))
+        parallel = harness.scan([*paths, "--jobs", "2"], Path(directory))
+        harness.check_run(parallel, paths)
+        assert (parallel.exit_code, parallel.reports["json"]) == (serial.exit_code, serial.reports["json"])
+
+
 @settings(deadline=1000, suppress_health_check=SLOW_INPUTS)
 @given(cases.filter(lambda case: len(case.data) < SMALL_FILE_BYTES))
 def test_a_small_file_takes_under_a_second(case):
@@ -100,16 +116,18 @@ def test_a_planted_secret_never_reaches_any_format(value, plants, name, key, wro
 
 
 @settings(deadline=None, suppress_health_check=SLOW_INPUTS, max_examples=max(3, settings.default.max_examples // 20))
-@given(cases, st.booleans())
-def test_the_installed_command(case, on_stdin):
-    """A few cases through a real process: cli.main's exit code, the real stdout and stderr encodings (a
-    traceback could hide in stderr behind exit 2)."""
+@given(cases, st.booleans(), st.sampled_from(["utf-8", "ascii", "latin-1"]))
+def test_the_installed_command(case, on_stdin, encoding):
+    """A few cases through a real process: cli.main's exit code, the real stdout and stderr, in a terminal
+    encoding that may not be UTF-8 (a traceback could hide in stderr behind exit 2)."""
     with tempfile.TemporaryDirectory() as directory:
         path = harness.write_case(Path(directory), case)
         arguments, stdin = (["-"], case.data) if on_stdin else ([str(path)], None)
         for output_format in ("text", "json"):
-            process = harness.scan_subprocess([*arguments, "--format", output_format], stdin)
-            stdout, stderr = process.stdout.decode("utf-8"), process.stderr.decode("utf-8")
+            process = harness.scan_subprocess([*arguments, "--format", output_format], stdin, encoding)
+            # JSON is UTF-8 whatever the terminal; text is in the terminal's encoding.
+            stdout = process.stdout.decode("utf-8" if output_format == "json" else encoding)
+            stderr = process.stderr.decode(encoding)
             assert process.returncode in (0, 1, 2), stderr
             for marker in harness.MARKERS_OF_A_BUG:
                 assert marker not in stdout and marker not in stderr, stderr
