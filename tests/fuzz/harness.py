@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -19,7 +18,6 @@ from typing import NamedTuple
 
 import jsonschema
 import yaml
-from hypothesis import event
 from typer.testing import CliRunner
 
 from fuzz.corpus import POLICYREPORT_CRD, SARIF_SCHEMA
@@ -29,10 +27,6 @@ from tbyte_policy.findings import SEVERITIES, at_least
 from tbyte_policy.reporters import FORMATS
 
 FAIL_ON = "high"
-# Until the quantity branch (issue 16's quantities: tbyte_policy/quantity.py) is merged, RES005-RES007 crash on
-# quantities the API server refuses; those runs are counted (hypothesis event) and not judged further.
-KNOWN_QUANTITY_CRASH = re.compile(
-    r"internal error in rule RES00[567] \([a-z-]+\): (Overflow|InvalidOperation|ValueError)$")
 MARKERS_OF_A_BUG = ("Traceback", "internal error")
 
 # The JSON report's contract (README, "JSON output"), as a schema: every key, every type.
@@ -138,9 +132,6 @@ def check_run(run: Run, scanned: list[str]) -> None:
     """Every property a scan keeps on any input; ``scanned``: the paths as the report names them."""
     if run.exception is not None:
         raise AssertionError(f"exit 3: {type(run.exception).__name__} escaped the CLI") from run.exception
-    if run.exit_code == 3 and "json" in run.reports and _only_known_crashes(run.document):
-        event("known quantity crash (quantity branch)")
-        return
     assert run.exit_code in (0, 1, 2), run.outputs()
     for name, output in run.outputs().items():
         for marker in MARKERS_OF_A_BUG:
@@ -152,11 +143,6 @@ def check_run(run: Run, scanned: list[str]) -> None:
         at_least(finding["severity"], FAIL_ON) for finding in document["findings"] if not finding["suppressed"]) else 0
     assert run.exit_code == expected, (run.exit_code, document["errors"])
     check_errors_are_located(document, scanned)
-
-
-def _only_known_crashes(document: dict) -> bool:
-    internal = [error["message"] for error in document["errors"] if "internal error" in error["message"]]
-    return bool(internal) and all(KNOWN_QUANTITY_CRASH.search(message) for message in internal)
 
 
 def check_formats(reports: dict[str, str]) -> None:
