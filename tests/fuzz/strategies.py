@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import yaml
+from hypothesis import event
 from hypothesis import strategies as st
 
 from fuzz.corpus import SEED_OBJECTS, SEED_TEXTS
@@ -179,6 +180,7 @@ def structural_mutation(draw, documents: list) -> None:
     parent, key = _at(document, path[:-1]), path[-1]
     action = draw(st.sampled_from(["delete", "retype", "garbage", "duplicate", "nest", "transplant", "rename",
                                    "null"]))
+    event(f"object: {action}")
     if action == "delete":
         del parent[key]
     elif action == "retype":
@@ -214,6 +216,7 @@ def semantic_mutation(draw, documents: list) -> None:
         group = draw(st.sampled_from([POD_BEARING, CUSTOM, KINDS]))
         document["kind"] = draw(st.sampled_from(sorted(group)))
         document["apiVersion"] = draw(st.sampled_from([*group[document["kind"]], *API_VERSIONS]))
+        event("semantic: kind and apiVersion swapped")
         return
     fields = [path for path in paths_of(document) if path and isinstance(path[-1], str)
               and path[-1] in SEMANTIC_FIELDS]
@@ -221,6 +224,7 @@ def semantic_mutation(draw, documents: list) -> None:
         return
     path = draw(st.sampled_from(fields))
     _at(document, path[:-1])[path[-1]] = draw(SEMANTIC_FIELDS[path[-1]])
+    event(f"semantic: {path[-1]}")
 
 
 def companion(name: str, labels: Any) -> st.SearchStrategy:
@@ -311,6 +315,7 @@ def mutated_objects(draw) -> list:
     workload = _workload_of(documents)
     if workload is not None and draw(st.booleans()):
         documents.append(draw(companion(*workload)))
+        event(f"companion: {documents[-1]['kind']}")
     with deep_recursion():
         for _ in range(draw(st.integers(1, 6))):
             draw(draw(st.sampled_from([structural_mutation, semantic_mutation]))(documents))
@@ -364,6 +369,7 @@ class Case(NamedTuple):
 def object_cases(draw) -> Case:
     documents = draw(mutated_objects())
     style = draw(st.sampled_from(["block", "flow", "json"]))
+    event(f"written as {style}")
     text = _dump(documents, style)
     return Case("mutated.json" if style == "json" and len(documents) == 1 else "mutated.yaml",
                 text.encode("utf-8", "surrogatepass"))
@@ -396,6 +402,7 @@ def text_mutation(draw, text: str) -> str:
     lines = text.split("\n")
     action = draw(st.sampled_from(["truncate", "insert", "duplicate-line", "delete-line", "crlf", "scalar", "tag",
                                    "snippet", "anchor", "indent", "bom-key", "nest"]))
+    event(f"text: {action}")
     if action == "truncate":
         return text[:draw(st.integers(0, len(text)))]
     if action == "insert":
@@ -462,6 +469,7 @@ def encoded(draw, text: str) -> bytes:
     encoding = draw(st.sampled_from(ENCODINGS))
     data = text.encode(encoding, "surrogatepass" if encoding.startswith("utf") else "replace")
     action = draw(st.sampled_from(["none", "truncate", "flip", "invalid", "bom"]))
+    event(f"bytes: {encoding}, {action}")
     if action == "truncate":
         return data[:draw(st.integers(0, len(data)))]
     if action == "flip":
@@ -501,6 +509,7 @@ def secret_preserving(draw, text: str) -> bytes:
     """The planted manifest written another way that keeps every value where it was: another encoding with its
     BOM, other line ends, a BOM before keys, flow style or JSON, the value inside a JSON object."""
     action = draw(st.sampled_from(["encoding", "crlf", "bom-keys", "flow", "json", "json-object-value"]))
+    event(f"planted secret written: {action}")
     if action in ("flow", "json", "json-object-value"):
         try:
             documents = [document for document in yaml.safe_load_all(text) if document is not None]
