@@ -152,6 +152,13 @@ def check_formats(reports: dict[str, str]) -> None:
     validators["policyreport"].validate(yaml.safe_load(reports["policyreport"]))
     ElementTree.fromstring(reports["junit"])
     assert reports["html"].lstrip().lower().startswith("<!doctype html>")
+    # The page draws itself from the JSON report it embeds: one element, which no finding's text can close early.
+    _, opening, rest = reports["html"].partition('<script type="application/json" id="report-data">')
+    embedded, closing, _ = rest.partition("</script>")
+    assert opening and closing, "the page has no data element"
+    page = json.loads(embedded)  # (it would not parse had a finding's text closed the element early)
+    report = json.loads(reports["json"])
+    assert (page["findings"], page["errors"]) == (report["findings"], report["errors"])
     for name in ("text", "table", "markdown"):
         assert reports[name].strip(), f"{name} is empty"
 
