@@ -18,6 +18,7 @@ from hypothesis import event
 from hypothesis import strategies as st
 
 from fuzz.corpus import SEED_OBJECTS, SEED_TEXTS
+from tbyte_policy.model import POD_TEMPLATE_POINTERS
 
 POD_BEARING = {
     "Pod": ["v1"], "Deployment": ["apps/v1"], "StatefulSet": ["apps/v1"], "DaemonSet": ["apps/v1"],
@@ -227,6 +228,91 @@ def semantic_mutation(draw, documents: list) -> None:
     event(f"semantic: {path[-1]}")
 
 
+booleans_of_any_type = st.one_of(st.booleans(), st.sampled_from(["true", "yes", 1, 0, None, "False", []]))
+probes = st.fixed_dictionaries({}, optional={
+    "httpGet": st.fixed_dictionaries({"port": ports}, optional={"path": odd_text, "scheme": odd_text}),
+    "tcpSocket": st.fixed_dictionaries({"port": ports}), "grpc": st.fixed_dictionaries({"port": ports}),
+    "exec": st.fixed_dictionaries({"command": st.one_of(st.lists(odd_text, max_size=3), scalars)}),
+    "periodSeconds": counts, "timeoutSeconds": counts, "failureThreshold": counts, "initialDelaySeconds": counts})
+# Fields the rules read that the seeds may not set, at their place in a pod-bearing object's pod spec (the
+# first container's, for the container fields), with the odd values each may take.
+POD_INJECTIONS: dict[tuple, st.SearchStrategy] = {
+    ("containers", 0, "ports"): st.lists(st.fixed_dictionaries({"containerPort": ports}, optional={
+        "name": st.one_of(st.sampled_from(["http", "web", "metrics"]), odd_text),
+        "protocol": SEMANTIC_FIELDS["protocol"]}), max_size=3),
+    ("containers", 0, "readinessProbe"): probes, ("containers", 0, "livenessProbe"): probes,
+    ("containers", 0, "startupProbe"): probes,
+    ("containers", 0, "resources"): st.fixed_dictionaries({}, optional={
+        "requests": st.dictionaries(st.sampled_from(["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"]),
+                                    quantities, max_size=3),
+        "limits": st.dictionaries(st.sampled_from(["cpu", "memory", "ephemeral-storage"]), quantities, max_size=3)}),
+    ("containers", 0, "env"): st.lists(st.fixed_dictionaries({"name": st.one_of(st.sampled_from(
+        ["DB_PASSWORD", "API_TOKEN", "X"]), odd_text)}, optional={"value": st.one_of(odd_text, scalars),
+                                                                    "valueFrom": garbage}), max_size=3),
+    ("containers", 0, "securityContext"): st.fixed_dictionaries({}, optional={
+        "privileged": booleans_of_any_type, "runAsNonRoot": booleans_of_any_type, "runAsUser": counts,
+        "readOnlyRootFilesystem": booleans_of_any_type, "allowPrivilegeEscalation": booleans_of_any_type,
+        "capabilities": st.fixed_dictionaries({}, optional={"add": st.one_of(st.lists(odd_text, max_size=3), scalars),
+                                                            "drop": st.one_of(st.lists(st.sampled_from(
+                                                                ["ALL", "all", "NET_RAW", ""]), max_size=3),
+                                                                scalars)}),
+        "seccompProfile": garbage}),
+    ("containers", 0, "image"): SEMANTIC_FIELDS["image"],
+    ("containers", 0, "imagePullPolicy"): SEMANTIC_FIELDS["imagePullPolicy"],
+    ("containers", 0, "restartPolicy"): st.sampled_from(["Always", "Never", "", None, 1]),
+    ("initContainers",): st.lists(st.fixed_dictionaries({"name": odd_text}, optional={
+        "restartPolicy": st.sampled_from(["Always", "Never", None]), "image": odd_text, "readinessProbe": probes}),
+        max_size=2),
+    ("securityContext",): garbage, ("affinity",): garbage, ("topologySpreadConstraints",): garbage,
+    ("automountServiceAccountToken",): booleans_of_any_type, ("hostNetwork",): booleans_of_any_type,
+    ("terminationGracePeriodSeconds",): counts, ("priorityClassName",): odd_text, ("volumes",): garbage,
+}
+WORKLOAD_INJECTIONS: dict[tuple, st.SearchStrategy] = {
+    ("spec", "replicas"): counts, ("spec", "minReadySeconds"): counts,
+    ("spec", "strategy"): st.one_of(
+        st.fixed_dictionaries({"type": SEMANTIC_FIELDS["type"]}, optional={"rollingUpdate": st.fixed_dictionaries(
+            {}, optional={"maxUnavailable": percents, "maxSurge": percents})}),
+        st.fixed_dictionaries({"canary": st.fixed_dictionaries({}, optional={
+            "steps": st.lists(st.one_of(st.fixed_dictionaries({"setWeight": percents}),
+                                        st.fixed_dictionaries({"pause": st.fixed_dictionaries(
+                                            {}, optional={"duration": st.one_of(odd_text, counts)})}),
+                                        garbage), max_size=3),
+            "maxUnavailable": percents, "maxSurge": percents, "canaryService": odd_text,
+            "stableService": odd_text, "analysis": garbage, "trafficRouting": garbage})})),
+    ("spec", "selector"): selectors, ("spec", "updateStrategy"): garbage, ("spec", "podManagementPolicy"): odd_text,
+}
+
+
+@st.composite
+def injection(draw, documents: list) -> None:
+    """Set a field the rules read, which the seed may lack, on a pod-bearing object, in place."""
+    workloads = [document for document in documents if isinstance(document, dict)
+                 and isinstance(document.get("kind"), str) and document["kind"] in POD_TEMPLATE_POINTERS
+                 and isinstance(document.get("spec"), dict)]
+    if not workloads:
+        return
+    document = draw(st.sampled_from(workloads))
+    if draw(st.booleans()):
+        path = draw(st.sampled_from(sorted(WORKLOAD_INJECTIONS, key=str)))
+        value, node = draw(WORKLOAD_INJECTIONS[path]), document
+    else:
+        path = draw(st.sampled_from(sorted(POD_INJECTIONS, key=str)))
+        value, node = draw(POD_INJECTIONS[path]), document
+        for part in [part for part in POD_TEMPLATE_POINTERS[document["kind"]].split("/") if part] + ["spec"]:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else {}
+    for part in path[:-1]:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and len(node) > part else None
+        else:
+            node = node.setdefault(part, {} if not isinstance(path[path.index(part) + 1], int) else [{}]) \
+                if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node[path[-1]] = value
+        event(f"injected: {'/'.join(map(str, path))}")
+
+
 def companion(name: str, labels: Any) -> st.SearchStrategy:
     """An HPA, PDB, NetworkPolicy, Service or Ingress aimed at a workload of the run, with odd fields."""
     metadata = st.fixed_dictionaries({"name": st.sampled_from([name, f"{name}-x"])})
@@ -285,7 +371,7 @@ def companion(name: str, labels: Any) -> st.SearchStrategy:
 
 def _workload_of(documents: list) -> tuple[str, Any] | None:
     for document in documents:
-        if isinstance(document, dict) and document.get("kind") in POD_BEARING:
+        if isinstance(document, dict) and isinstance(document.get("kind"), str) and document["kind"] in POD_BEARING:
             metadata = document.get("metadata")
             name = metadata.get("name") if isinstance(metadata, dict) else None
             spec = document.get("spec")
@@ -318,7 +404,7 @@ def mutated_objects(draw) -> list:
         event(f"companion: {documents[-1]['kind']}")
     with deep_recursion():
         for _ in range(draw(st.integers(1, 6))):
-            draw(draw(st.sampled_from([structural_mutation, semantic_mutation]))(documents))
+            draw(draw(st.sampled_from([structural_mutation, semantic_mutation, injection]))(documents))
     return documents
 
 
