@@ -21,7 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from fuzz.corpus import POLICYREPORT_CRD, SARIF_SCHEMA
-from fuzz.strategies import Case
+from fuzz.strategies import CANARY, Case
 from tbyte_policy.cli import app
 from tbyte_policy.findings import SEVERITIES, at_least
 from tbyte_policy.reporters import FORMATS
@@ -132,6 +132,7 @@ def check_run(run: Run, scanned: list[str]) -> None:
     """Every property a scan keeps on any input; ``scanned``: the paths as the report names them."""
     if run.exception is not None:
         raise AssertionError(f"exit 3: {type(run.exception).__name__} escaped the CLI") from run.exception
+    assert not Path(CANARY).exists(), "a !!python tag was constructed: the YAML was not loaded safely"
     assert run.exit_code in (0, 1, 2), run.outputs()
     for name, output in run.outputs().items():
         for marker in MARKERS_OF_A_BUG:

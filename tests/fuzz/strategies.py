@@ -469,7 +469,11 @@ YAML11_SCALARS = ["yes", "no", "on", "off", "y", "n", "Yes", "NO", "True", "~", 
 TAGS = ["!!binary", "!!python/object:os.system", "!!python/object/apply:os.system", "!!python/name:os.system",
         "!!python/tuple", "!custom", "!Ref", "!", "!!str", "!!int", "!!float", "!!bool", "!!null", "!!set", "!!omap",
         "!!pairs", "!!timestamp", "!!map", "!!seq", "!<tag:example.com,2000:x>", "!e!x", "!!merge"]
+# Were a Python tag ever constructed, this file would appear (harness.check_run looks for it).
+CANARY = "/tmp/tbyte-policy-fuzz-canary"
 SNIPPETS = [
+    f'x: !!python/object/apply:os.system ["touch {CANARY}"]\n',
+    f"- !!python/object/apply:subprocess.check_call [[touch, {CANARY}]]\n",
     # billion laughs, small enough to write, too large to expand
     "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
