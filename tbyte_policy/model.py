@@ -188,6 +188,13 @@ class PodView(NamedTuple):
     def security_context(self) -> dict:
         return mapping(self.spec.get("securityContext"))
 
+    @property
+    def service_account(self) -> str | None:
+        """The ServiceAccount the pod runs as (serviceAccountName, else the deprecated serviceAccount, else
+        default); None when the field has the wrong type, which the shape pass reports."""
+        name = self.spec.get("serviceAccountName") or self.spec.get("serviceAccount") or "default"
+        return name if isinstance(name, str) else None
+
     def containers(self, roles: frozenset[str] | None = None) -> Iterator[ContainerView]:
         for key, role in CONTAINER_LISTS:
             for index, raw in enumerate(sequence(self.spec.get(key))):

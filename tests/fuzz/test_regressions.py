@@ -50,6 +50,15 @@ EXPECTED: dict[str, Outcome] = {
         ("NET004", "NetworkPolicy/default/np", 6), ("SCH001", "NetworkPolicy/default/np", 7)})),
     "selector-expression-values-not-a-list.yaml": Outcome(1, findings=frozenset({
         ("NET004", "NetworkPolicy/default/np", 6), ("SCH001", "NetworkPolicy/default/np", 7)})),
+    # serviceAccountName a list: SCR002's search for a workload that creates the Secret looked the unhashable
+    # name up in a dict (TypeError). PodView.service_account now reads it for every rule, None when not a string.
+    "service-account-name-not-a-string.yaml": Outcome(2, frozenset({
+        (5, "Pod/default/web: spec.serviceAccountName must be a string, not a list")}), frozenset({
+            ("NET001", "Namespace/default", None), ("NET002", "Pod/default/web", 3), ("PRB001", "Pod/default/web", 7),
+            ("PRB002", "Pod/default/web", 7), ("RES001", "Pod/default/web", 7), ("RES002", "Pod/default/web", 7),
+            ("RES003", "Pod/default/web", 7), ("RES004", "Pod/default/web", 7), ("SCH001", "Pod/default/web", 5),
+            ("SCR002", "Pod/default/web", 11), ("SEC001", "Pod/default/web", 7), ("SEC003", "Pod/default/web", 7),
+            ("SEC005", "Pod/default/web", 7), ("SEC007", "Pod/default/web", 7), ("SEC008", "Pod/default/web", 7)})),
     # 300 levels: jsonschema-rs stops at its own depth limit with a ValueError, an internal error in SCH001.
     "schema-validator-depth-limit.yaml": Outcome(2, frozenset({
         (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")})),
