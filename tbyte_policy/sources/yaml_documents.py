@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, SequenceNode
 from yaml.reader import ReaderError
 
 from tbyte_policy.findings import ReportError
+from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
 from tbyte_policy.sources import Document, LoadResult
 
@@ -62,8 +63,9 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
     return result
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATES = re.compile("[\ud800-\udfff]")
+# Only the JSON fallback uses these: compiled on first use.
+_SURROGATE_ESCAPE = lazy_compile(r"\\u[dD][89a-fA-F]")
+_SURROGATES = lazy_compile("[\ud800-\udfff]")
 
 
 def _load_json(text: str) -> Any:
