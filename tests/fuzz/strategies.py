@@ -598,15 +598,20 @@ cases = st.one_of(object_cases(), text_cases(), byte_cases())
 def secret_preserving(draw, text: str) -> bytes:
     """The planted manifest written another way that keeps every value where it was: another encoding with its
     BOM, other line ends, a BOM before keys, flow style or JSON, the value inside a JSON object."""
-    action = draw(st.sampled_from(["encoding", "crlf", "bom-keys", "flow", "json", "json-object-value"]))
+    action = draw(st.sampled_from(["encoding", "crlf", "bom-keys", "flow", "json", "json-fallback",
+                                   "json-object-value"]))
     event(f"planted secret written: {action}")
-    if action in ("flow", "json", "json-object-value"):
+    if action in ("flow", "json", "json-fallback", "json-object-value"):
         try:
             documents = [document for document in yaml.safe_load_all(text) if document is not None]
         except yaml.YAMLError:
             documents = None
         if documents is not None and action == "json-object-value":
             text = _values_as_json_objects(text)
+        elif documents is not None and action == "json-fallback":
+            # One JSON object that libyaml refuses (a lone surrogate escape), which the JSON parser then reads:
+            # the text format can show none of its lines.
+            text = json.dumps({**documents[-1], "x": "\ud800"})
         elif documents is not None:
             text = dump_json(documents) if action == "json" else dump_yaml(documents, flow=True)
     elif action == "crlf":

@@ -117,7 +117,7 @@ def test_a_planted_secret_never_reaches_any_format(value, plants, name, key, wro
     """test_secret_leaks' plants (Secret data and stringData, ConfigMap data, env values), written every way
     that keeps them where they are, through every format, stdout and stderr."""
     text = test_secret_leaks.manifest(value, plants, name, key, wrong_shapes, broken_tail)
-    case = Case("planted.yaml", data.draw(secret_preserving(text)))
+    case = Case(data.draw(st.sampled_from(["planted.yaml", "planted.json"])), data.draw(secret_preserving(text)))
     note(f"{case.data!r}")
     with tempfile.TemporaryDirectory() as directory:
         path = harness.write_case(Path(directory), case)
