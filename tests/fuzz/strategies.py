@@ -46,7 +46,7 @@ ODD_CHARACTERS = [
     "\u202e", "\u202d", "\u200f", "\u200b", "\u200d", "\ufeff", "\u2028", "\u2029", "\u0085", "\x7f", "\x1b",
     "\x07", "\x0b", "\x0c", "\t", "\r", "\ud800", "\udfff", "\U0001f600", "\u0301", "\uffff", "\ufffd",
     "\x00", "\\", "\"", "'", ":", "#", "&", "*", "!", "|", ">", "%", "@", "`", "{", "}", "[", "]", ",", "-",
-    "\u00e9", "\u4e2d", "\u0627",
+    "\u00e9", "\u4e2d", "\u0627", "\u00b2", "\u0661", "\u2460", "\u00bd", "\uff15",
 ]
 odd_text = st.one_of(
     st.text(max_size=30),
@@ -68,6 +68,7 @@ garbage = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size
                        max_leaves=10)
 
 ports = st.one_of(st.sampled_from([0, -1, 65535, 65536, 80.5, 2**31, 2**63, "80", "http", "HTTP", "web-", "a" * 16,
+                                   "\u00b2", "\u0668\u0660", "\uff18\uff10",
                                    "", "8080/tcp", "0x50", None, True, "nan", float("nan"), float("inf"),
                                    "-1", "1e3", " 80"]), numbers, odd_text)
 quantities = st.one_of(
@@ -78,7 +79,8 @@ quantities = st.one_of(
     numbers, odd_text)
 percents = st.one_of(
     st.sampled_from(["150%", "%", "1.5%", "-10%", "0%", "100%", "101%", "1e3%", "%50", "50 %", "50%%", "\u0665\u0660%",
-                     "abc", "", "0", "1", "-1", 0, 1, -1, 1.5, 2**63, True, None, "50%\u200b"]),
+                     "abc", "", "0", "1", "-1", 0, 1, -1, 1.5, 2**63, True, None, "50%\u200b", "\u00b2%",
+                     "\uff15\uff10%", "+5%", "05%"]),
     numbers, odd_text)
 counts = st.one_of(st.sampled_from([0, -1, 1, 2**31, 2**63, 1.5, "3", "", None, True, float("nan")]), numbers)
 operators = st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "in", "", "Equals", "!=", None, 1])

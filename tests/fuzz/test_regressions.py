@@ -59,6 +59,18 @@ EXPECTED: dict[str, Outcome] = {
             ("RES003", "Pod/default/web", 7), ("RES004", "Pod/default/web", 7), ("SCH001", "Pod/default/web", 5),
             ("SCR002", "Pod/default/web", 11), ("SEC001", "Pod/default/web", 7), ("SEC003", "Pod/default/web", 7),
             ("SEC005", "Pod/default/web", 7), ("SEC007", "Pod/default/web", 7), ("SEC008", "Pod/default/web", 7)})),
+    # "²%" as maxUnavailable and maxSurge, "²" as a probe's and a Service's port: str.isdigit() takes a superscript
+    # two, int() refuses it (ValueError in PDB004, ROL002, ROL003, SVC003). Digits are 0-9 only now, as in Go.
+    "unicode-digits-in-percent-and-port.yaml": Outcome(1, findings=frozenset({
+        ("HPA001", "Deployment/default/web", 12), ("NET001", "Namespace/default", None),
+        ("NET002", "Deployment/default/web", 16), ("PDB006", "PodDisruptionBudget/default/p", 4),
+        ("PRB002", "Deployment/default/web", 19), ("PRB003", "Deployment/default/web", 22),
+        ("RES001", "Deployment/default/web", 19), ("RES002", "Deployment/default/web", 19),
+        ("RES003", "Deployment/default/web", 19), ("RES004", "Deployment/default/web", 19),
+        ("SEC001", "Deployment/default/web", 19), ("SEC003", "Deployment/default/web", 19),
+        ("SEC005", "Deployment/default/web", 19), ("SEC007", "Deployment/default/web", 19),
+        ("SEC008", "Deployment/default/web", 19), ("SEC014", "Deployment/default/web", 17),
+        ("SVC002", "Service/default/web", 29)})),
     # 300 levels: jsonschema-rs stops at its own depth limit with a ValueError, an internal error in SCH001.
     "schema-validator-depth-limit.yaml": Outcome(2, frozenset({
         (1, "ConfigMap/default/deep: document is nested too deeply for rule SCH001 to read")})),
