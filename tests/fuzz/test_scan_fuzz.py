@@ -127,13 +127,14 @@ def test_a_planted_secret_never_reaches_any_format(value, plants, name, key, wro
 
 
 @settings(deadline=None, suppress_health_check=SLOW_INPUTS, max_examples=max(3, settings.default.max_examples // 20))
-@given(cases, st.booleans(), st.sampled_from(["utf-8", "ascii", "latin-1"]))
-def test_the_installed_command(case, on_stdin, encoding):
-    """A few cases through a real process: cli.main's exit code, the real stdout and stderr, in a terminal
-    encoding that may not be UTF-8 (a traceback could hide in stderr behind exit 2)."""
+@given(cases, st.sampled_from(["file", "stdin", "jobs"]), st.sampled_from(["utf-8", "ascii", "latin-1"]))
+def test_the_installed_command(case, channel, encoding):
+    """A few cases through a real process: cli.main's exit code, the real stdout and stderr (the --jobs workers'
+    too), in a terminal encoding that may not be UTF-8 (a traceback could hide in stderr behind exit 2)."""
     with tempfile.TemporaryDirectory() as directory:
         path = harness.write_case(Path(directory), case)
-        arguments, stdin = (["-"], case.data) if on_stdin else ([str(path)], None)
+        arguments, stdin = {"file": ([str(path)], None), "stdin": (["-"], case.data),
+                            "jobs": ([str(path), str(path), "--jobs", "2"], None)}[channel]
         for output_format in ("text", "json"):
             process = harness.scan_subprocess([*arguments, "--format", output_format], stdin, encoding)
             # JSON is UTF-8 whatever the terminal; text is in the terminal's encoding.
