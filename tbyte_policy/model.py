@@ -251,6 +251,10 @@ def sequence(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
+def text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def string_map(value: Any) -> dict:
     if not isinstance(value, dict):
         return {}

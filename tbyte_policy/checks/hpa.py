@@ -148,9 +148,9 @@ def utilization_without_request(autoscaler: Resource, ctx: CheckContext) -> Iter
         return
     workload = ctx.inventory.get(target[0], autoscaler.namespace, target[1])
     pods = ctx.inventory.pods_of(workload) if workload is not None else None
-    if pods is None:
+    if workload is None or pods is None:
         return
-    defaulted = None
+    defaulted: set[str] | None = None
     containers = list(pods.containers(frozenset({"container", "sidecar"})))
     for resource, only, pointer, metric in _utilization_metrics(autoscaler):
         selected = [container for container in containers if only is None or container.name == only]
@@ -160,9 +160,11 @@ def utilization_without_request(autoscaler: Resource, ctx: CheckContext) -> Iter
                           related=[ObjectRef.of(workload)])
             continue
         missing = [container for container in selected if not _requests(container, resource)]
-        if missing and defaulted is None:
+        if not missing:
+            continue
+        if defaulted is None:
             defaulted = _limit_range_defaults(ctx, autoscaler.namespace)
-        if missing and resource not in defaulted:
+        if resource not in defaulted:
             names = ", ".join(container.name for container in missing)
             who = f"container {names} requests" if len(missing) == 1 else f"containers {names} request"
             yield Problem(f"{metric} scales {workload.local_ref} on utilization, but {who} no {resource} (no request, "

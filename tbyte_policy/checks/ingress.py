@@ -33,8 +33,8 @@ def backends(ingress: Resource) -> Iterator[Backend]:
     for index, rule in enumerate(sequence(spec.get("rules"))):
         for number, path in enumerate(sequence(mapping(mapping(mapping(rule).get("http"))).get("paths"))):
             candidates.append((f"/spec/rules/{index}/http/paths/{number}/backend", mapping(path).get("backend")))
-    for pointer, backend in candidates:
-        backend = mapping(backend)
+    for pointer, candidate in candidates:
+        backend = mapping(candidate)
         service = backend.get("service")
         if isinstance(service, dict) and isinstance(service.get("name"), str):
             port = mapping(service.get("port"))
@@ -43,8 +43,8 @@ def backends(ingress: Resource) -> Iterator[Backend]:
             yield Backend(service["name"], integer(port.get("number")), port_name(port.get("name")),
                           f"{pointer}/service/name", f"{pointer}/service/port")
         elif isinstance(backend.get("serviceName"), str) and backend.get("servicePort") != ALB_ACTION_PORT:
-            port = backend.get("servicePort")
-            yield Backend(backend["serviceName"], port_number(port), port_name(port),
+            legacy_port = backend.get("servicePort")
+            yield Backend(backend["serviceName"], port_number(legacy_port), port_name(legacy_port),
                           f"{pointer}/serviceName", f"{pointer}/servicePort")
 
 

@@ -26,7 +26,7 @@ from tbyte_policy.checks.workload_ports import (
 )
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.lazyre import lazy_compile
-from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, mapping, sequence
+from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource, mapping, sequence, text
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches, selector_is_empty
 
 INGRESS, EGRESS = "Ingress", "Egress"
@@ -255,8 +255,10 @@ def _covers_dns(entry: dict) -> bool:
     if port_name(port) is not None:
         return port in DNS_PORT_NAMES
     low = port_number(port)
+    if low is None:
+        return False
     high = port_number(entry.get("endPort")) or low
-    return low is not None and low <= DNS_PORT <= high
+    return low <= DNS_PORT <= high
 
 
 @check("namespace-selector-name-label", "object")
@@ -319,6 +321,11 @@ def _covers_port(entry: dict, number: int | None, name: str | None, protocol: st
     return low <= number <= (port_number(entry.get("endPort")) or low)
 
 
+def _admits_port(entries: list[dict] | None, number: int | None, name: str | None, protocol: str) -> bool:
+    """Whether a rule's port entries may admit the port (no entries: every port)."""
+    return entries is None or any(_covers_port(entry, number, name, protocol) is not False for entry in entries)
+
+
 def _pod_port(pods_list: list[PodView], target: object, protocol: str) -> tuple[int | None, str | None]:
     """(number, name) of the container port a Service's targetPort reaches."""
     for pods in pods_list:
@@ -353,9 +360,7 @@ def service_ingress_blocked(service: Resource, ctx: CheckContext) -> Iterator[Pr
             number, name = _pod_port([pods], target, protocol)
             if number is None and name is None:
                 continue
-            if any(_port_entries(rule) is None
-                   or any(_covers_port(port, number, name, protocol) is not False for port in _port_entries(rule))
-                   for rule in rules):
+            if any(_admits_port(_port_entries(rule), number, name, protocol) for rule in rules):
                 continue
             label = entry.get("name") or entry.get("port")
             yield Problem(f"port {label} of Service {service.name} reaches no pod of {pods.resource.local_ref}: "
@@ -454,13 +459,15 @@ def _environment(pods: PodView, inventory: Inventory) -> Iterator[tuple[str, str
             elif reference and isinstance(reference.get("key"), str):
                 config = inventory.get("ConfigMap", namespace, reference.get("name"))
                 value = mapping(config.raw.get("data")).get(reference["key"]) if config is not None else None
-                if isinstance(value, str):
+                if config is not None and isinstance(value, str):
                     yield key, value, f"env {key} of container {container.name} (ConfigMap {config.name})", pointer
         for index, source in enumerate(sequence(container.raw.get("envFrom"))):
             source = mapping(source)
             config = inventory.get("ConfigMap", namespace, mapping(source.get("configMapRef")).get("name"))
-            prefix = source.get("prefix") if isinstance(source.get("prefix"), str) else ""
-            for key, value in mapping(config.raw.get("data") if config is not None else None).items():
+            if config is None:
+                continue
+            prefix = text(source.get("prefix"))
+            for key, value in mapping(config.raw.get("data")).items():
                 if isinstance(key, str) and isinstance(value, str):
                     yield (prefix + key, value, f"{prefix + key} from ConfigMap {config.name} (envFrom of container "
                            f"{container.name})", f"{container.pointer}/envFrom/{index}")
@@ -490,8 +497,7 @@ def _egress_reaches(rules: list[dict], service: Resource, port: int | None, inve
         if ports is None or not targets:
             return True
         for target, protocol in targets:
-            number, name = _pod_port(destinations, target, protocol)
-            if any(_covers_port(entry, number, name, protocol) is not False for entry in ports):
+            if _admits_port(ports, *_pod_port(destinations, target, protocol), protocol):
                 return True
     return False
 

@@ -15,7 +15,17 @@ from typing import NamedTuple
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory, scale_target
-from tbyte_policy.model import POD_TEMPLATE_POINTERS, ObjectRef, Problem, Resource, integer, mapping, pod_view, sequence
+from tbyte_policy.model import (
+    POD_TEMPLATE_POINTERS,
+    ObjectRef,
+    Problem,
+    Resource,
+    integer,
+    mapping,
+    pod_view,
+    sequence,
+    text,
+)
 
 # Waiting reasons that mean a container cannot run; each is the subject of a rule, so a pod stuck on one
 # of them is not also reported as merely "not ready".
@@ -84,7 +94,7 @@ def owned_pods(resource: Resource, ctx: CheckContext) -> list[Resource]:
 
 def conditions(raw: dict) -> dict[str, tuple[int, dict]]:
     """status.conditions by type -> (index, condition)."""
-    found = {}
+    found: dict[str, tuple[int, dict]] = {}
     for position, condition in enumerate(sequence(mapping(raw.get("status")).get("conditions"))):
         if isinstance(condition, dict) and isinstance(condition.get("type"), str):
             found.setdefault(condition["type"], (position, condition))
@@ -93,8 +103,8 @@ def conditions(raw: dict) -> dict[str, tuple[int, dict]]:
 
 def _reason(condition: dict, with_message: bool = True) -> str:
     """``Reason: message`` of a condition (or of a status with reason and message), either part optional."""
-    reason = condition.get("reason") if isinstance(condition.get("reason"), str) else ""
-    message = condition.get("message") if with_message and isinstance(condition.get("message"), str) else ""
+    reason = text(condition.get("reason"))
+    message = text(condition.get("message")) if with_message else ""
     return ": ".join(part for part in (reason, " ".join(message.split())) if part)
 
 
@@ -337,8 +347,8 @@ def rollout_paused(resource: Resource, ctx: CheckContext) -> Iterator[Problem]:
     if resource.kind != "Rollout":
         return
     status = mapping(resource.raw.get("status"))
-    reasons = sorted({condition.get("reason") for condition in sequence(status.get("pauseConditions"))
-                      if isinstance(condition, dict) and isinstance(condition.get("reason"), str)})
+    reasons = sorted({text(condition.get("reason")) for condition in sequence(status.get("pauseConditions"))
+                      if isinstance(condition, dict)} - {""})
     if (reasons or status.get("phase") == "Paused") and not _timed_pause_step(resource):
         why = f" ({', '.join(reasons)})" if reasons else ""
         yield Problem(f"Rollout {resource.name} is paused{why} and waits for a manual promote or resume",

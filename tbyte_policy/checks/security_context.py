@@ -43,13 +43,14 @@ def _is_profile(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("type"), str)
 
 
-def effective(container: ContainerView, key: str, accept: Callable[[Any], bool]) -> tuple[Any, str | None, str]:
-    """(value, pointer, level) of a field the container's securityContext overrides on the pod's."""
+def effective(container: ContainerView, key: str, accept: Callable[[Any], bool]) -> tuple[Any, str, str]:
+    """(value, pointer, level) of a field the container's securityContext overrides on the pod's; unset, the
+    pointer is where the container's field belongs."""
     for context, base, level in ((container.security_context, f"{container.pointer}/securityContext", "container"),
                                  (container.pod.security_context, f"{container.pod.pointer}/securityContext", "pod")):
         if accept(context.get(key)):
             return context[key], f"{base}/{key}", level
-    return None, None, ""
+    return None, _context_pointer(container), ""
 
 
 def _context_pointer(container: ContainerView) -> str:

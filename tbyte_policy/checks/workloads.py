@@ -6,7 +6,7 @@ Not a family module: it registers no checks.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from tbyte_policy.inventory import Inventory
 from tbyte_policy.model import Resource, integer
@@ -46,7 +46,8 @@ def _bound(autoscaler: Resource, upper: bool) -> tuple[int | None, bool]:
 
 
 def min_replicas(autoscaler: Resource) -> int:
-    return _bound(autoscaler, upper=False)[0]
+    # Both kinds default their lower bound (to 1 and 0), so it is never None.
+    return cast(int, _bound(autoscaler, upper=False)[0])
 
 
 def max_replicas(autoscaler: Resource) -> int | None:

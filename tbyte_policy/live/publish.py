@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tbyte_policy.findings import Report
+from tbyte_policy.model import mapping, text
 from tbyte_policy.reporters.policyreport import API_VERSION, REPORT_NAME, as_document
 from tbyte_policy.sources.cluster_listing import MalformedAnswer
 from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply, one_line
@@ -145,7 +146,7 @@ def _refused(reply: Reply, where: str, namespace: str) -> LiveError:
         return LiveError(f"cannot publish {where}: unauthorized (401): check the credentials")
     if status == 409:
         return LiveError(f"cannot publish {where}: conflict (409){_said(body)}")
-    reason = body.get("reason") if isinstance(body, dict) and isinstance(body.get("reason"), str) else ""
+    reason = text(mapping(body).get("reason"))
     not_retried = f" ({reply.not_retried})" if reply.not_retried else ""
     return LiveError(f"cannot publish {where}: the API server answered {status}{' ' + reason if reason else ''}"
                      f"{not_retried}{_said(body)}")

@@ -459,10 +459,10 @@ def _collect(api: Api, namespace: str | None, chunk_size: int, keep: Callable[[d
             api.log(f"CRDs not installed, skipped: {', '.join(result.skipped_crds)}")
 
         # 3. One list per kind (in chunks with a chunk size), concurrently.
-        futures = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size, keep) for kind in to_list}
-        for kind, future in futures.items():
+        lists = {kind: pool.submit(_list_kind, api, kind, namespace, chunk_size, keep) for kind in to_list}
+        for kind, listed in lists.items():
             try:
-                by_kind[kind.kind] = _result(future, pool)
+                by_kind[kind.kind] = _result(listed, pool)
             except _KindUnreadable as e:
                 result.unreadable[kind.kind] = str(e)
                 api.log(f"{kind.kind}: unreadable: {e}")
