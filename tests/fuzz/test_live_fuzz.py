@@ -48,6 +48,7 @@ from typer.testing import CliRunner
 
 from tbyte_policy.cli import app
 from tbyte_policy.sources.cluster import ALL_KINDS, KINDS
+from tbyte_policy.sources.cluster_transport import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.fuzz
 
@@ -161,14 +162,21 @@ def _effect(request) -> str:
 
 def outcome(requests: list) -> tuple[str, mb.Misbehaviour | None]:
     """(readable | unreadable | fatal, the misbehaviour that decided it) for one target's requests in order:
-    the first answer that is unreadable or fatal decides; one the client was told to retry and that is the
-    last it sent is one it gave up on."""
+    the first answer that is unreadable or fatal decides; one the client was told to retry must have been
+    asked again, unless it was the last of MAX_ATTEMPTS or its wait would have passed the --timeout (a wait of
+    a second, after the first) — then the client gave up on it."""
+    told_to_retry = 0
     for request in requests:
         effect = _effect(request)
         if effect in ("unreadable", "fatal"):
             return effect, request.misbehaviour
-    if requests and _effect(requests[-1]) == "retry":
-        return requests[-1].misbehaviour.given_up, requests[-1].misbehaviour
+        told_to_retry = told_to_retry + 1 if effect == "retry" else 0
+    if told_to_retry:
+        last = requests[-1].misbehaviour
+        waits = last.retry_after in ("1", "date-1s")
+        assert told_to_retry == MAX_ATTEMPTS or (waits and told_to_retry > 1), \
+            f"told to retry ({last}), the client did not ask again ({told_to_retry} attempts)"
+        return last.given_up, last
     return "readable", None
 
 
