@@ -25,8 +25,8 @@ from urllib.parse import quote
 from tbyte_policy.findings import Report
 from tbyte_policy.model import mapping, text
 from tbyte_policy.reporters.policyreport import API_VERSION, REPORT_NAME, as_document
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe
-from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply
 
 FIELD_MANAGER = "tbyte-policy"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -159,7 +159,7 @@ def _refused(reply: Reply, where: str, namespace: str) -> LiveError:
         return LiveError(f"cannot publish {where}: unauthorized (401): check the credentials")
     if status == 409:
         return LiveError(f"cannot publish {where}: conflict (409){_said(body)}")
-    reason = text(mapping(body).get("reason"))
+    reason = one_line(text(mapping(body).get("reason")), 60)
     not_retried = f" ({reply.not_retried})" if reply.not_retried else ""
     return LiveError(f"cannot publish {where}: the API server answered {status}{' ' + reason if reason else ''}"
                      f"{not_retried}{_said(body)}")

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from tbyte_policy.sources import Document, LoadResult
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe
-from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, Reply, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, Reply
 from tbyte_policy.sources.cluster_trim import Trimmer
 
 SECRET_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -218,13 +218,13 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
 
 
 def _status_message(body: Any) -> str:
-    if isinstance(body, dict) and body.get("kind") == "Status" and body.get("message"):
-        return one_line(body["message"])
-    return ""
+    message = body.get("message") if isinstance(body, dict) and body.get("kind") == "Status" else None
+    return one_line(message) if isinstance(message, str) else ""
 
 
 def _status_reason(body: Any) -> str:
-    return body.get("reason", "") if isinstance(body, dict) else ""
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return one_line(reason, 60) if isinstance(reason, str) else ""
 
 
 def _check(reply: Reply, what: str) -> None:
@@ -265,8 +265,9 @@ def _check_item(item: Any, index: int, kind: Kind) -> None:
     item_kind = item.get("kind")
     if item_kind is not None and item_kind not in (kind.kind, *(("PartialObjectMetadata",) if kind.metadata_only
                                                                else ())):
-        what = f"a {item_kind}" if isinstance(item_kind, str) else f"an object whose kind is {describe(item_kind)}"
-        raise MalformedAnswer(f"{where} ({name}) is {what}, not a {kind.kind}")
+        what = f"a {one_line(item_kind, 60)}" if isinstance(item_kind, str) \
+            else f"an object whose kind is {describe(item_kind)}"
+        raise MalformedAnswer(f"{where} ({one_line(name, 60)}) is {what}, not a {kind.kind}")
 
 
 # ---------------------------------------------------------------- collection

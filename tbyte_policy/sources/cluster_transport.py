@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any, NamedTuple, TypeVar
 
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, read_list
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, one_line, read_list
 
 INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
 JSON_ACCEPT = "application/json"
@@ -86,11 +86,6 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:  # "-0000": UTC, the source's zone unknown (RFC 5322)
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
-
-
-def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------- the watchdog

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import tempfile
 import threading
 import xml.etree.ElementTree as ElementTree
@@ -74,6 +75,11 @@ def objects(name: str) -> tuple[dict, ...]:
 
 # ---------------------------------------------------------------- the strategies
 
+# Text a server controls and a message might quote: long, multi-line, control characters, odd unicode.
+odd_text = st.one_of(st.text(max_size=20), st.text(alphabet="a\n\r\t\x1b\u2028%:,<>&'\"", max_size=20),
+                     st.integers(300, 5000).map(lambda n: "K" * n))
+KINDS_READ = {*KIND_OF_PLURAL.values(), "PartialObjectMetadata", "PolicyReport"}
+LIST_KINDS = {f"{kind}List" for kind in KINDS_READ}
 retry_afters = st.sampled_from([None, "0", "0", "date-past", "1", "date-1s", *mb.RETRY_AFTER_TOO_LONG,
                                 *mb.RETRY_AFTER_INVALID])
 nths = st.sampled_from([None, None, 1, 2, 3])
@@ -84,9 +90,14 @@ def _misbehaviours(nth: int | None):
         st.just(mb.MalformedJson(nth)), st.builds(mb.HtmlPage, st.just(nth), st.sampled_from([200, 500, 502])),
         st.just(mb.EmptyBody(nth)), st.just(mb.JunkItems(nth)),
         st.builds(mb.ItemMetadata, st.just(nth), st.sampled_from(sorted(mb.BROKEN_METADATA))),
-        st.just(mb.WrongKindItem(nth)),
+        st.builds(mb.WrongKindItem, st.just(nth), st.one_of(st.none(), odd_text.filter(lambda k: k not in KINDS_READ)),
+                  st.one_of(st.just("intruder"), odd_text.filter(bool))),
+        st.builds(mb.WrongListKind, st.just(nth), odd_text.filter(lambda k: k not in LIST_KINDS)),
+        st.builds(mb.StatusIn200, st.just(nth), odd_text),
         st.builds(mb.TooManyRequests, st.just(nth), retry_afters),
-        st.builds(mb.ServerError, st.just(nth), retry_afters, st.sampled_from([500, 502, 503, 504]), st.booleans()),
+        st.builds(mb.ServerError, st.just(nth), retry_afters, st.sampled_from([500, 502, 503, 504]), st.booleans(),
+                  odd_text, st.one_of(st.none(), odd_text)),
+        st.builds(mb.Refused, st.just(nth), st.sampled_from([400, 403, 409, 422]), odd_text),
         st.builds(mb.TruncatedBody, st.just(nth), st.integers(1, 1 << 20)), st.just(mb.ChunkedCut(nth)),
         st.just(mb.ResetMidBody(nth)),
         st.builds(mb.FullSecrets, st.just(nth), st.sampled_from(["SecretList", "PartialObjectMetadataList"])))
@@ -224,7 +235,7 @@ def check_reports(reports: dict[str, str | None]) -> dict:
     assert set(document) <= {"version", "tool", "mode", "summary", "findings", "errors", "warnings",
                              "unreadable_kinds"}
     unreadable = document.get("unreadable_kinds", {})
-    assert all(isinstance(k, str) and isinstance(v, str) and v and "\n" not in v for k, v in unreadable.items())
+    assert all(isinstance(k, str) and isinstance(v, str) and one_line(v) for k, v in unreadable.items()), unreadable
     assert isinstance(document["findings"], list) and document["summary"]["findings"] == len(
         [f for f in document["findings"] if not f["suppressed"]])
     json.loads(reports["sarif"])
@@ -234,6 +245,20 @@ def check_reports(reports: dict[str, str | None]) -> dict:
     for name in ("table", "text", "markdown"):
         assert reports[name].strip(), name
     return document
+
+
+def reason_start(misbehaviour: mb.Misbehaviour) -> str | tuple[str, ...]:
+    """How the reason of a kind made unreadable by ``misbehaviour`` starts."""
+    if isinstance(misbehaviour, mb.TooManyRequests):
+        return "HTTP 429 TooManyRequests"
+    if isinstance(misbehaviour, mb.Refused):
+        return "forbidden" if misbehaviour.status == 403 else f"HTTP {misbehaviour.status} "
+    return MALFORMED
+
+
+def one_line(message: str) -> bool:
+    """A message as a person reads it: one line, of a length that fits a terminal or two."""
+    return bool(message) and message.isprintable() and len(message) <= 500
 
 
 def _findings(document: dict) -> set[tuple]:
@@ -247,7 +272,8 @@ def check_expectations(case: Case, run: Run) -> None:
     if fatal:
         assert run.exit_code == 2, run.stdout + run.stderr
         assert run.stdout == "" and set(run.reports.values()) == {None}, run.stdout
-        assert run.stderr.count("\n") == 1 and run.stderr.startswith("tbyte-policy: "), run.stderr
+        assert run.stderr.startswith("tbyte-policy: ") and run.stderr.endswith("\n"), run.stderr
+        assert one_line(run.stderr.removesuffix("\n")), run.stderr
         assert what_is_read(fatal[0]) in run.stderr, (fatal[0], run.stderr)
         return
     document = check_reports(run.reports)
@@ -258,10 +284,7 @@ def check_expectations(case: Case, run: Run) -> None:
     unreadable = document.get("unreadable_kinds", {})
     assert set(unreadable) == set(expected), (unreadable, expected)
     for kind, reason in unreadable.items():
-        if isinstance(expected[kind], mb.TooManyRequests):
-            assert "429" in reason, reason
-        else:
-            assert reason.startswith(MALFORMED), reason
+        assert reason.startswith(reason_start(expected[kind])), (kind, reason, expected[kind])
         assert f"could not read {kind}: {reason}" in run.stdout, run.stdout
     baseline = healthy(case.namespace)
     if unreadable:
@@ -271,7 +294,10 @@ def check_expectations(case: Case, run: Run) -> None:
         assert document["summary"] == baseline["summary"]
     publish_failed = case.publish and decided.get(PUBLISHED, ("readable",))[0] != "readable"
     if case.publish:
-        assert ("cannot publish PolicyReport" in run.stderr) == publish_failed, run.stderr
+        assert one_line(run.stderr.removesuffix("\n")) and f"PolicyReport {NS}/tbyte-policy" in run.stderr, \
+            run.stderr
+        published = re.match(f"tbyte-policy: PolicyReport {NS}/tbyte-policy (created|updated): ", run.stderr)
+        assert bool(published) != publish_failed, run.stderr
     failed = bool(unreadable) or publish_failed
     assert run.exit_code == (2 if failed else 1 if baseline["summary"]["findings"] else 0), (run.exit_code, run.stderr)
 

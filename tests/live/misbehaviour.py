@@ -123,12 +123,35 @@ class ItemMetadata(Misbehaviour):
 
 @dataclass(frozen=True)
 class WrongKindItem(Misbehaviour):
-    """An item of another kind (after the real ones) in the list."""
+    """An item of another kind (after the real ones) in the list: ``other`` (ConfigMap, or Service in a list
+    of ConfigMaps, by default), named ``name``."""
+
+    other: str | None = None
+    name: str = "intruder"
 
     def answer(self, exchange):
-        other = "Service" if exchange.kind == "ConfigMap" else "ConfigMap"
-        return Answer(200, _append_item(exchange, {"kind": other, "apiVersion": "v1",
-                                                   "metadata": {"name": "intruder"}}))
+        other = self.other or ("Service" if exchange.kind == "ConfigMap" else "ConfigMap")
+        return Answer(200, _append_item(exchange, {"kind": other, "apiVersion": "v1", "metadata": {"name": self.name}}))
+
+
+@dataclass(frozen=True)
+class WrongListKind(Misbehaviour):
+    """An empty list of another kind than the one asked for (any text as its kind)."""
+
+    kind: str = "EventList"
+
+    def answer(self, exchange):
+        return Answer(200, _json({"kind": self.kind, "apiVersion": "v1", "metadata": {}, "items": []}))
+
+
+@dataclass(frozen=True)
+class StatusIn200(Misbehaviour):
+    """A Failure Status as a 200 answer (any text as its message), as some proxies and aggregated APIs send."""
+
+    message: str = "etcdserver: leader changed"
+
+    def answer(self, exchange):
+        return Answer(200, _json(status_body(500, self.message)))
 
 
 # ---------------------------------------------------------------- errors the client may retry
@@ -175,18 +198,32 @@ class TooManyRequests(_Throttling):
 
 @dataclass(frozen=True)
 class ServerError(_Throttling):
-    """5xx, with a Status body (the API server's own) or a proxy's plain text."""
+    """5xx, with a Status body (the API server's own, any text as its message and reason) or a proxy's plain
+    text."""
 
     status: int = 503
     with_status: bool = True
+    message: str = "etcdserver: request timed out"
+    reason: str | None = None  # None: the status's own
     given_up: ClassVar[str] = "fatal"
 
     def answer(self, exchange):
         if self.with_status:
-            return Answer(self.status, _json(status_body(self.status, "etcdserver: request timed out")),
+            return Answer(self.status, _json(status_body(self.status, self.message, self.reason)),
                           headers=self.headers())
         return Answer(self.status, b"upstream connect error or disconnect/reset before headers",
                       content_type="text/plain", headers=self.headers())
+
+
+@dataclass(frozen=True)
+class Refused(Misbehaviour):
+    """A 4xx the client cannot retry (forbidden, bad request, conflict...), any text as its message."""
+
+    status: int = 403
+    message: str = "policy says no"
+
+    def answer(self, exchange):
+        return Answer(self.status, _json(status_body(self.status, self.message)))
 
 
 # ---------------------------------------------------------------- bodies cut short
@@ -259,6 +296,6 @@ def _planted(secret: dict) -> dict:
 
 
 CATALOGUE: tuple[type[Misbehaviour], ...] = (
-    MalformedJson, HtmlPage, EmptyBody, JunkItems, ItemMetadata, WrongKindItem, TooManyRequests, ServerError,
-    TruncatedBody, ChunkedCut, ResetMidBody, FullSecrets,
+    MalformedJson, HtmlPage, EmptyBody, JunkItems, ItemMetadata, WrongKindItem, WrongListKind, StatusIn200,
+    TooManyRequests, ServerError, Refused, TruncatedBody, ChunkedCut, ResetMidBody, FullSecrets,
 )
