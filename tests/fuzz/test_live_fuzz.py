@@ -64,8 +64,10 @@ CRD_GROUPS = sorted({(kind.group, kind.version) for kind in KINDS if kind.crd})
 DISCOVERY = {f"/apis/{group}/{version}": [kind.kind for kind in KINDS if (kind.group, kind.version) == (group, version)]
              for group, version in CRD_GROUPS}
 PUBLISHED = "policyreports"
-# What the run reads, in the order it reads it (the first fatal answer in this order is the one reported).
+# What the run reads, in the order it reads it (the first fatal answer in this order is the one reported): the
+# Namespace first (a GET), the CRD groups' discovery, then the lists (with --all-namespaces, Namespaces' first).
 READ_ORDER = ["namespaces", *DISCOVERY, *(kind.plural for kind in KINDS)]
+READ_ORDER_ALL_NAMESPACES = [*DISCOVERY, "namespaces", *(kind.plural for kind in KINDS)]
 
 
 @cache
@@ -111,16 +113,19 @@ class Case(NamedTuple):
     misbehave: dict[str, tuple[mb.Misbehaviour, ...]]
     chunk_size: int
     publish: bool
+    all_namespaces: bool = False
 
 
 @st.composite
 def cases(draw) -> Case:
-    publish = draw(st.booleans())
+    all_namespaces = draw(st.integers(0, 4)) == 0
+    publish = not all_namespaces and draw(st.booleans())
     # secrets twice: the one kind whose full answer is a leak
     targets = draw(st.lists(st.sampled_from([*READ_ORDER, *([PUBLISHED] if publish else []), "secrets"]),
                             min_size=1, max_size=4, unique=True))
     misbehave = {target: tuple(draw(st.lists(misbehaviours, min_size=1, max_size=2))) for target in targets}
-    return Case(draw(st.sampled_from(NAMESPACES)), misbehave, draw(st.sampled_from([0, 0, 2])), publish)
+    return Case(draw(st.sampled_from(NAMESPACES)), misbehave, draw(st.sampled_from([0, 0, 2])), publish,
+                all_namespaces)
 
 
 # ---------------------------------------------------------------- running it
@@ -140,7 +145,8 @@ def run_live(case: Case, work: Path) -> Run:
         kubeconfig = work / "kubeconfig"
         kubeconfig.write_text(kubeconfig_yaml(server.url))
         files = {name: work / f"report.{name}" for name in FORMATS}
-        args = ["live", "--kubeconfig", str(kubeconfig), "--namespace", NS, "--format", "text", "--no-source",
+        args = ["live", "--kubeconfig", str(kubeconfig), *(["-A"] if case.all_namespaces else ["--namespace", NS]),
+                "--format", "text", "--no-source",
                 "--timeout", str(TIMEOUT), "--deadline", str(DEADLINE), "--chunk-size", str(case.chunk_size),
                 *(["--publish"] if case.publish else []),
                 *(arg for name, file in files.items() for arg in ("--report", f"{name}={file}"))]
@@ -199,9 +205,9 @@ def names(target: str) -> list[str]:
     return DISCOVERY.get(target) or [KIND_OF_PLURAL[target]]
 
 
-def what_is_read(target: str) -> str:
+def what_is_read(target: str, all_namespaces: bool) -> str:
     """How a one-line error names the request it is about."""
-    if target == "namespaces":
+    if target == "namespaces" and not all_namespaces:
         return f"getting namespace {NS}"
     if target in DISCOVERY:
         return f"discovering {target.removeprefix('/apis/')}"
@@ -209,11 +215,11 @@ def what_is_read(target: str) -> str:
 
 
 @cache
-def healthy(namespace: str) -> dict:
-    """The JSON report of the namespace served well (computed once per namespace)."""
-    run = run_live(Case(namespace, {}, 0, False), Path(tempfile.mkdtemp(prefix="tbyte-live-fuzz-")))
+def healthy(namespace: str, all_namespaces: bool) -> tuple[int, dict]:
+    """The exit code and JSON report of the namespace served well (once per namespace)."""
+    run = run_live(Case(namespace, {}, 0, False, all_namespaces), Path(tempfile.mkdtemp(prefix="tbyte-live-fuzz-")))
     assert run.exit_code in (0, 1), run.stdout + run.stderr
-    return json.loads(run.reports["json"])
+    return run.exit_code, json.loads(run.reports["json"])
 
 
 # ---------------------------------------------------------------- the properties
@@ -268,13 +274,14 @@ def _findings(document: dict) -> set[tuple]:
 
 def check_expectations(case: Case, run: Run) -> None:
     decided = {target: outcome(_requests_of(run.requests, target)) for target in case.misbehave}
-    fatal = [target for target in READ_ORDER if decided.get(target, ("",))[0] == "fatal"]
+    fatal = [target for target in (READ_ORDER_ALL_NAMESPACES if case.all_namespaces else READ_ORDER)
+             if decided.get(target, ("",))[0] == "fatal"]
     if fatal:
         assert run.exit_code == 2, run.stdout + run.stderr
         assert run.stdout == "" and set(run.reports.values()) == {None}, run.stdout
         assert run.stderr.startswith("tbyte-policy: ") and run.stderr.endswith("\n"), run.stderr
         assert one_line(run.stderr.removesuffix("\n")), run.stderr
-        assert what_is_read(fatal[0]) in run.stderr, (fatal[0], run.stderr)
+        assert what_is_read(fatal[0], case.all_namespaces) in run.stderr, (fatal[0], run.stderr)
         return
     document = check_reports(run.reports)
     expected = {}
@@ -286,7 +293,7 @@ def check_expectations(case: Case, run: Run) -> None:
     for kind, reason in unreadable.items():
         assert reason.startswith(reason_start(expected[kind])), (kind, reason, expected[kind])
         assert f"could not read {kind}: {reason}" in run.stdout, run.stdout
-    baseline = healthy(case.namespace)
+    healthy_exit, baseline = healthy(case.namespace, case.all_namespaces)
     if unreadable:
         assert _findings(document) <= _findings(baseline), _findings(document) - _findings(baseline)
     else:
@@ -299,7 +306,7 @@ def check_expectations(case: Case, run: Run) -> None:
         published = re.match(f"tbyte-policy: PolicyReport {NS}/tbyte-policy (created|updated): ", run.stderr)
         assert bool(published) != publish_failed, run.stderr
     failed = bool(unreadable) or publish_failed
-    assert run.exit_code == (2 if failed else 1 if baseline["summary"]["findings"] else 0), (run.exit_code, run.stderr)
+    assert run.exit_code == (2 if failed else healthy_exit), (run.exit_code, run.stderr)
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

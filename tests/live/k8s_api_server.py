@@ -176,7 +176,8 @@ class Exchange:
     kind: str | None  # the resource's kind; None for discovery and unrouted paths
     list_request: bool
     partial: bool  # the client asked for metadata only
-    normal: Callable[[bool], object]  # the answer the server would send: normal(partial) -> a JSON value
+    # normal(partial) -> (status, JSON body): the answer the server would send (a write is done when called)
+    normal: Callable[[bool], tuple[int, object]]
 
 
 class _ApiError(Exception):
@@ -472,16 +473,16 @@ class FakeK8sServer:
         return next((m for m in candidates if m.nth is None or m.nth == number), None)
 
     def _normal(self, route, query, partial, method, content_type, body):
-        """The answer this request would get from a healthy server (a Status for an unrouted path); a write
-        is done when this is called."""
+        """(status, body) of the answer this request would get from a healthy server; a write is done when
+        this is called."""
         if route is None:
-            return status_body(404, "the server could not find the requested resource")
+            return 404, status_body(404, "the server could not find the requested resource")
         try:
             if method != "GET":
-                return self._write(method, route, query, content_type, body)[1]
-            return self._serve(route, query, partial)
+                return self._write(method, route, query, content_type, body)
+            return 200, self._serve(route, query, partial)
         except _ApiError as e:
-            return status_body(e.code, e.message, e.reason, **e.extra)
+            return e.code, status_body(e.code, e.message, e.reason, **e.extra)
 
     def _error_message(self, code, resource, route, method="GET"):
         if code == 403:

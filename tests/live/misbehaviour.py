@@ -103,7 +103,7 @@ BROKEN_METADATA = {"missing": ABSENT, "null": None, "a string": "web", "name an 
 
 def _append_item(exchange: Exchange, item: dict) -> bytes:
     """The answer the server would give, with ``item`` after its items."""
-    normal = exchange.normal(exchange.partial)
+    _, normal = exchange.normal(exchange.partial)
     if not isinstance(normal, dict) or not isinstance(normal.get("items"), list):  # a GET, or discovery
         normal = {"kind": _list_kind(exchange), "apiVersion": "v1", "metadata": {}, "items": []}
     return _json({**normal, "items": [*normal["items"], item]})
@@ -238,7 +238,8 @@ class TruncatedBody(Misbehaviour):
     effect: ClassVar[str] = "fatal"
 
     def answer(self, exchange):
-        return Answer(200, _json(exchange.normal(exchange.partial)), framing="claims_more", missing=self.missing)
+        status, normal = exchange.normal(exchange.partial)
+        return Answer(status, _json(normal), framing="claims_more", missing=self.missing)
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,8 @@ class ChunkedCut(Misbehaviour):
     effect: ClassVar[str] = "fatal"
 
     def answer(self, exchange):
-        return Answer(200, _json(exchange.normal(exchange.partial)), framing="chunked_cut")
+        status, normal = exchange.normal(exchange.partial)
+        return Answer(status, _json(normal), framing="chunked_cut")
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,8 @@ class ResetMidBody(Misbehaviour):
     effect: ClassVar[str] = "fatal"
 
     def answer(self, exchange):
-        return Answer(200, _json(exchange.normal(exchange.partial)), framing="reset")
+        status, normal = exchange.normal(exchange.partial)
+        return Answer(status, _json(normal), framing="reset")
 
 
 # ---------------------------------------------------------------- more than was asked for
@@ -274,9 +277,9 @@ class FullSecrets(Misbehaviour):
     effect: ClassVar[str] = "harmless"
 
     def answer(self, exchange):
-        normal = exchange.normal(False)
-        if not exchange.list_request or not isinstance(normal, dict):
-            return Answer(200, _json(normal))
+        status, normal = exchange.normal(False)
+        if not exchange.list_request or status != 200 or not isinstance(normal, dict):
+            return Answer(status, _json(normal))
         items = [_planted(item) for item in normal.get("items") or []] if exchange.kind == "Secret" \
             else normal.get("items") or []
         if self.envelope == "PartialObjectMetadataList":

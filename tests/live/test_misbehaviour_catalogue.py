@@ -21,6 +21,7 @@ from .misbehaviour import (
     HtmlPage,
     ItemMetadata,
     JunkItems,
+    MalformedJson,
     Refused,
     ResetMidBody,
     ServerError,
@@ -78,6 +79,17 @@ def test_items_that_are_not_objects_with_a_name_make_the_kind_unreadable(k8s_ser
     result = live(server, "--format", "json")
     assert result.exit_code == 2, result.output
     assert unreadable(result) == {"Pod": MALFORMED + problem}
+    assert json.loads(result.stdout)["findings"] == []
+
+
+def test_unreadable_workloads_and_pods_leave_every_budget_unjudged(k8s_server):
+    """Found by the live fuzzing: with neither Deployments nor Pods read, PDB003 reported the budgets as
+    selecting no workload's pods."""
+    server = k8s_server(HEALTHY, misbehave={"pods": MalformedJson(), "deployments": MalformedJson()})
+    result = live(server, "--format", "json")
+    assert result.exit_code == 2, result.output
+    assert unreadable(result) == {"Deployment": MALFORMED + "not JSON (at character 101)",
+                                  "Pod": MALFORMED + "not JSON (at character 94)"}
     assert json.loads(result.stdout)["findings"] == []
 
 
