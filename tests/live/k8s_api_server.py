@@ -425,14 +425,8 @@ class FakeK8sServer:
                     raise _ApiError(code, self._error_message(code, resource, route, method))
             misbehaviour = self._misbehaviour(resource, path)
             if misbehaviour is not None:
-                wanted = not writing and route is not None and route[1] != "discovery" and _wants_partial(
-                    accept, list_request=route[1] == "list")
-                exchange = Exchange(route[4].kind if route and route[1] != "discovery" else None,
-                                    bool(route) and route[1] == "list" and not writing, wanted,
-                                    lambda as_partial: self._normal(route, query, as_partial, method,
-                                                                    headers.get("Content-Type", ""), body))
-                answer = misbehaviour.answer(exchange)
-                return answer.status, answer
+                broken = misbehaviour.answer(self._exchange(route, query, accept, method, headers, body, writing))
+                return broken.status, broken
             if writing:
                 return self._write(method, route, query, headers.get("Content-Type", ""), body)
             answer = self.knobs.answers.get(resource or "", self.knobs.answers.get(path))
@@ -471,6 +465,14 @@ class FakeK8sServer:
             number = self._request_numbers[key] = self._request_numbers.get(key, 0) + 1
         candidates = configured if isinstance(configured, (list, tuple)) else (configured,)
         return next((m for m in candidates if m.nth is None or m.nth == number), None)
+
+    def _exchange(self, route, query, accept, method, headers, body, writing) -> Exchange:
+        served = route is not None and route[1] != "discovery"
+        return Exchange(kind=route[4].kind if served else None,
+                        list_request=served and route[1] == "list" and not writing,
+                        partial=served and not writing and _wants_partial(accept, list_request=route[1] == "list"),
+                        normal=lambda partial: self._normal(route, query, partial, method,
+                                                            headers.get("Content-Type", ""), body))
 
     def _normal(self, route, query, partial, method, content_type, body):
         """(status, body) of the answer this request would get from a healthy server; a write is done when
