@@ -172,7 +172,7 @@ def _effect(request) -> str:
     if misbehaviour is None:
         return "normal"
     if request.method != "GET" and misbehaviour.effect == "unreadable" and \
-            not isinstance(misbehaviour, mb.TooManyRequests):
+            not isinstance(misbehaviour, (mb.TooManyRequests, mb.Refused)):
         return "normal"  # a 200 to a write: it was done, whatever the body says
     return misbehaviour.effect
 
