@@ -34,11 +34,11 @@ import re
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from tbyte_policy.quantity import QuantityError, parse_quantity
+from tbyte_policy.quantity import EXACT, QuantityError, add_quantities, exact_text, parse_quantity_text
 
 INSTALL_HINT = "CEL rules need the cel extra: pip install 'tbyte-policy[cel]'"
 ROOTS = frozenset({"object", "oldObject", "namespaceObject", "params", "variables", "request", "authorizer"})
@@ -117,15 +117,13 @@ def _quantity_value(text: Any) -> Decimal:
     if not isinstance(text, str):
         raise ValueError("quantity() takes a string")
     try:
-        return parse_quantity(text)
+        return parse_quantity_text(text)  # resource.ParseQuantity, as Kubernetes' quantity() calls it
     except QuantityError:
         raise ValueError("not a valid quantity") from None
 
 
 def _as_quantity(value: Decimal) -> dict:
-    with localcontext() as context:
-        context.prec = 60
-        return {_QUANTITY_TAG: "0" if value == 0 else str(value.normalize())}
+    return {_QUANTITY_TAG: exact_text(value)}
 
 
 def _of_quantity(value: Any) -> Decimal:
@@ -152,13 +150,20 @@ def is_quantity(text: Any) -> bool:
     return True
 
 
+def _sum(a: Decimal, b: Decimal) -> dict:
+    try:
+        return _as_quantity(add_quantities(a, b))
+    except QuantityError as error:
+        raise ValueError(str(error)) from None
+
+
 def _compare(a: Decimal, b: Decimal) -> int:
     return (a > b) - (a < b)
 
 
 def _is_integer(value: Any) -> bool:
     number = _of_quantity(value)
-    return number == number.to_integral_value() and -(2**63) <= number < 2**63
+    return -(2**63) <= number < 2**63 and number == number.to_integral_value(context=EXACT)
 
 
 def _as_integer(value: Any) -> int:
@@ -356,8 +361,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "isGreaterThan": lambda a, b: _of_quantity(a) > _of_quantity(b),
     "isLessThan": lambda a, b: _of_quantity(a) < _of_quantity(b),
     "compareTo": lambda a, b: _compare(_of_quantity(a), _of_quantity(b)),
-    "add": lambda a, b: _as_quantity(_of_quantity(a) + _quantity_or_int(b)),
-    "sub": lambda a, b: _as_quantity(_of_quantity(a) - _quantity_or_int(b)),
+    "add": lambda a, b: _sum(_of_quantity(a), _quantity_or_int(b)),
+    "sub": lambda a, b: _sum(_of_quantity(a), _quantity_or_int(b).copy_negate()),
     "isInteger": _is_integer, "asInteger": _as_integer,
     "asApproximateFloat": lambda q: float(_of_quantity(q)),
     "url": url, "isURL": is_url,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.model import ContainerView, Problem, mapping
-from tbyte_policy.quantity import try_quantity
+from tbyte_policy.quantity import EXACT, QuantityError, is_beyond_int64, parse_quantity, try_quantity
 
 _MEBIBYTE = Decimal(2**20)
 
@@ -60,13 +60,25 @@ def requests_equal_limits(container: ContainerView, ctx: CheckContext) -> Iterat
 def quantity_invalid(container: ContainerView, ctx: CheckContext) -> Iterator[Problem]:
     for section in ("requests", "limits"):
         for resource, value in mapping(container.resources.get(section)).items():
-            pointer = f"{container.pointer}/resources/{section}/{resource}"
-            quantity = try_quantity(value)
-            if quantity is None:
-                yield Problem(f"container {container.name}: {section}.{resource} {value!r} is not a Kubernetes "
-                              f"quantity", pointer, container.name)
-            elif resource == "memory" and quantity < _MEBIBYTE:
-                hint = f" ({value!r} means {quantity.normalize():f} bytes; did you mean {str(value)[:-1]}Mi?)" \
-                    if isinstance(value, str) and value.endswith("m") else ""
-                yield Problem(f"container {container.name}: memory {section[:-1]} {value!r} is under 1Mi{hint}",
-                              pointer, container.name)
+            problem = _quantity_problem(section, resource, value)
+            if problem:
+                yield Problem(f"container {container.name}: {problem}",
+                              f"{container.pointer}/resources/{section}/{resource}", container.name)
+
+
+def _quantity_problem(section: str, resource: str, value: object) -> str | None:
+    try:
+        quantity = parse_quantity(value)
+    except QuantityError:
+        return f"{section}.{resource} {value!r} is not a Kubernetes quantity"
+    if quantity < 0:
+        return f"{section}.{resource} {value!r} is negative; the API server rejects it (must be greater than or " \
+               f"equal to 0)"
+    if is_beyond_int64(quantity):
+        return f"{section}.{resource} {value!r} is 2^63-1 or more: the API server caps a binary quantity there " \
+               f"and keeps a larger decimal one, which the scheduler's and kubelet's 64-bit arithmetic overflows"
+    if resource == "memory" and quantity < _MEBIBYTE:
+        hint = f" ({value!r} means {quantity.normalize(EXACT):f} bytes; did you mean {str(value)[:-1]}Mi?)" \
+            if isinstance(value, str) and value.endswith("m") else ""
+        return f"memory {section[:-1]} {value!r} is under 1Mi{hint}"
+    return None

@@ -1,8 +1,5 @@
-from decimal import Decimal
-
 import pytest
 
-from tbyte_policy.quantity import QuantityError, parse_quantity
 from tbyte_policy.selectors import label_selector_matches, map_selector_matches
 
 LABELS = {"app": "web", "tier": "frontend", "env": "prod"}
@@ -33,20 +30,3 @@ def test_map_selector():
     assert map_selector_matches({"app": "web", "env": "prod"}, LABELS)
     assert not map_selector_matches({"app": "web", "env": "dev"}, LABELS)
     assert not map_selector_matches(None, LABELS)
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("500m", Decimal("0.5")), ("1", Decimal(1)), ("1.5", Decimal("1.5")), ("0.1", Decimal("0.1")),
-    ("128Mi", Decimal(128 * 2**20)), ("1Gi", Decimal(2**30)), ("64Ki", Decimal(65536)),
-    ("1k", Decimal(1000)), ("2M", Decimal(2_000_000)), ("1G", Decimal(10**9)), ("1T", Decimal(10**12)),
-    ("1e3", Decimal(1000)), ("1E6", Decimal(10**6)), ("5e-1", Decimal("0.5")), ("512m", Decimal("0.512")),
-    (128974848, Decimal(128974848)), (2, Decimal(2)), (0.5, Decimal("0.5")), ("100n", Decimal("1E-7")),
-])
-def test_quantities(text, value):
-    assert parse_quantity(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "Mi", "1MB", "one", "1.2.3", "1 Gi", True, None, [1]])
-def test_invalid_quantities(text):
-    with pytest.raises(QuantityError):
-        parse_quantity(text)
