@@ -87,25 +87,31 @@ retry_afters = st.sampled_from([None, "0", "0", "date-past", "1", "date-1s", *mb
 nths = st.sampled_from([None, None, 1, 2, 3])
 
 
-def _misbehaviours(nth: int | None):
-    return st.one_of(
-        st.just(mb.MalformedJson(nth)), st.builds(mb.HtmlPage, st.just(nth), st.sampled_from([200, 500, 502])),
-        st.just(mb.EmptyBody(nth)), st.just(mb.JunkItems(nth)),
-        st.builds(mb.ItemMetadata, st.just(nth), st.sampled_from(sorted(mb.BROKEN_METADATA))),
-        st.builds(mb.WrongKindItem, st.just(nth), st.one_of(st.none(), odd_text.filter(lambda k: k not in KINDS_READ)),
-                  st.one_of(st.just("intruder"), odd_text.filter(bool))),
-        st.builds(mb.WrongListKind, st.just(nth), odd_text.filter(lambda k: k not in LIST_KINDS)),
-        st.builds(mb.StatusIn200, st.just(nth), odd_text),
-        st.builds(mb.TooManyRequests, st.just(nth), retry_afters),
-        st.builds(mb.ServerError, st.just(nth), retry_afters, st.sampled_from([500, 502, 503, 504]), st.booleans(),
-                  odd_text, st.one_of(st.none(), odd_text)),
-        st.builds(mb.Refused, st.just(nth), st.sampled_from([400, 403, 409, 422]), odd_text),
-        st.builds(mb.TruncatedBody, st.just(nth), st.integers(1, 1 << 20)), st.just(mb.ChunkedCut(nth)),
-        st.just(mb.ResetMidBody(nth)),
-        st.builds(mb.FullSecrets, st.just(nth), st.sampled_from(["SecretList", "PartialObjectMetadataList"])))
-
-
-misbehaviours = nths.flatmap(_misbehaviours)
+# Every class of the catalogue, drawn with its parameters (a test holds this to the catalogue).
+DRAWN = {
+    mb.MalformedJson: lambda nth: st.just(mb.MalformedJson(nth)),
+    mb.HtmlPage: lambda nth: st.builds(mb.HtmlPage, st.just(nth), st.sampled_from([200, 500, 502])),
+    mb.EmptyBody: lambda nth: st.just(mb.EmptyBody(nth)),
+    mb.JunkItems: lambda nth: st.just(mb.JunkItems(nth)),
+    mb.ItemMetadata: lambda nth: st.builds(mb.ItemMetadata, st.just(nth), st.sampled_from(sorted(mb.BROKEN_METADATA))),
+    mb.WrongKindItem: lambda nth: st.builds(
+        mb.WrongKindItem, st.just(nth), st.one_of(st.none(), odd_text.filter(lambda k: k not in KINDS_READ)),
+        st.one_of(st.just("intruder"), odd_text.filter(bool))),
+    mb.WrongListKind: lambda nth: st.builds(mb.WrongListKind, st.just(nth),
+                                            odd_text.filter(lambda k: k not in LIST_KINDS)),
+    mb.StatusIn200: lambda nth: st.builds(mb.StatusIn200, st.just(nth), odd_text),
+    mb.TooManyRequests: lambda nth: st.builds(mb.TooManyRequests, st.just(nth), retry_afters),
+    mb.ServerError: lambda nth: st.builds(mb.ServerError, st.just(nth), retry_afters,
+                                          st.sampled_from([500, 502, 503, 504]), st.booleans(), odd_text,
+                                          st.one_of(st.none(), odd_text)),
+    mb.Refused: lambda nth: st.builds(mb.Refused, st.just(nth), st.sampled_from([400, 403, 409, 422]), odd_text),
+    mb.TruncatedBody: lambda nth: st.builds(mb.TruncatedBody, st.just(nth), st.integers(1, 1 << 20)),
+    mb.ChunkedCut: lambda nth: st.just(mb.ChunkedCut(nth)),
+    mb.ResetMidBody: lambda nth: st.just(mb.ResetMidBody(nth)),
+    mb.FullSecrets: lambda nth: st.builds(mb.FullSecrets, st.just(nth),
+                                          st.sampled_from(["SecretList", "PartialObjectMetadataList"])),
+}
+misbehaviours = nths.flatmap(lambda nth: st.one_of([draw(nth) for draw in DRAWN.values()]))
 
 
 class Case(NamedTuple):
@@ -316,3 +322,7 @@ def test_a_misbehaving_api_server_never_crashes_misleads_or_leaks(case, tmp_path
     run = run_live(case, work)
     check_outputs(run)
     check_expectations(case, run)
+
+
+def test_the_fuzzing_draws_every_misbehaviour_of_the_catalogue():
+    assert set(DRAWN) == set(mb.CATALOGUE)
