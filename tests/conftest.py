@@ -6,8 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
+
+from hypothesis import Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 _CACHE_DIR = tempfile.mkdtemp(prefix="tbyte-policy-test-cache-")
+_EXAMPLES = Path(__file__).resolve().parents[1] / ".hypothesis" / "examples"
 
 
 def pytest_configure(config) -> None:
@@ -17,3 +22,15 @@ def pytest_configure(config) -> None:
 
 def pytest_unconfigure(config) -> None:
     shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+
+
+# The fuzzing campaign (tests/fuzz, marker `fuzz`) takes its example counts from these profiles; every other
+# property in the suite sets its own. `short` is every run's (about a minute of fuzzing); `long` is the deeper
+# search: pytest -m fuzz --hypothesis-profile long. Failing examples are kept in .hypothesis/ (replayed first
+# next time); the ones worth keeping forever become fixtures in tests/fuzz/regressions/.
+# `short` reports a failure as found: shrinking a CLI run's input takes minutes, which `long` spends.
+settings.register_profile("short", max_examples=80, database=DirectoryBasedExampleDatabase(_EXAMPLES),
+                          print_blob=True, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.register_profile("long", max_examples=3000, database=DirectoryBasedExampleDatabase(_EXAMPLES),
+                          print_blob=True)
+settings.load_profile("short")
