@@ -1,4 +1,4 @@
-"""The network-policy, services and ingress rules judge a missing object only when the run could read its kind:
+"""The network-policy, services, ingress and PDB rules judge a missing object only when the run could read its kind:
 a live run denied NetworkPolicies, Services or a pod-bearing kind proves nothing by their absence."""
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ spec:
     - host: shop.example.com
       http:
         paths: [{path: /, pathType: Prefix, backend: {service: {name: frontend, port: {name: http}}}}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: api, namespace: shop}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: api}}
 """
 RULES = {rule.id: rule.with_overrides(enabled=True) for rule in load_catalogue()}
 
@@ -69,6 +76,8 @@ def live_findings(tmp_path, rule_ids, unreadable, manifests=MANIFESTS):
     (["NET001", "NET002"], {"NetworkPolicy"}, [("NET001", "shop"), ("NET002", "web"), ("NET002", "worker")]),
     (["NET004", "SVC001"], {"Deployment"}, [("NET004", "api"), ("SVC001", "api")]),
     (["ING002"], {"Service"}, [("ING002", "shop")]),
+    # found by the live fuzzing: the budget "selected no workload's pods" when Deployments could not be read
+    (["PDB003"], {"Deployment"}, [("PDB003", "api")]),
 ])
 def test_an_unreadable_kind_proves_nothing(tmp_path, rule_ids, unreadable, readable_findings):
     assert live_findings(tmp_path, rule_ids, set()) == readable_findings

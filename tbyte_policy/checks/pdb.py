@@ -9,7 +9,7 @@ from tbyte_policy.checks.scalability import singleton_by_design
 from tbyte_policy.checks.selector_targets import resolve
 from tbyte_policy.checks.workloads import Scale, is_zero, plural, scale, scaled_value
 from tbyte_policy.inventory import SCALABLE_KINDS, Inventory
-from tbyte_policy.model import ObjectRef, PodView, Problem, Resource
+from tbyte_policy.model import POD_BEARING_KINDS, ObjectRef, PodView, Problem, Resource
 from tbyte_policy.selectors import describe_label_selector, label_selector_matches
 
 
@@ -64,6 +64,8 @@ def pdb_selects_nothing(pdb: Resource, ctx: CheckContext) -> Iterator[Problem]:
     selector = pdb.spec.get("selector")
     if not isinstance(selector, dict):
         yield Problem("PodDisruptionBudget has no selector, so it selects no pods and protects nothing", "/spec")
+        return
+    if not ctx.inventory.sees(*POD_BEARING_KINDS):  # a live run denied a pod-bearing kind proves no absence
         return
     outcome = resolve(pdb.namespace, selector, ctx.inventory)
     if outcome.matches or outcome.unverifiable:  # the latter is SVC004's

@@ -25,8 +25,8 @@ from urllib.parse import quote
 from tbyte_policy.findings import Report
 from tbyte_policy.model import mapping, text
 from tbyte_policy.reporters.policyreport import API_VERSION, REPORT_NAME, as_document
-from tbyte_policy.sources.cluster_listing import MalformedAnswer
-from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply
 
 FIELD_MANAGER = "tbyte-policy"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -94,27 +94,40 @@ def publish(api: Api, report: Report, namespace: str, objects: Iterable[dict]) -
     where = f"PolicyReport {namespace}/{REPORT_NAME}"
     path = report_path(namespace)
     try:
-        status, current = api.get_document(path, f"reading {where}")
-        if status == 200:
-            ours = _labels(current).get(MANAGED_BY[0]) == MANAGED_BY[1]
-        elif status == 404 and _names_the_report(current):
+        current = api.get_document(path, f"reading {where}")
+        if current.status == 200:
+            ours = _labels(_the_report(current.body, namespace)).get(MANAGED_BY[0]) == MANAGED_BY[1]
+        elif current.status == 404 and _names_the_report(current.body):
             ours = True  # there is none yet: the apply creates it
         else:
-            raise _refused(status, current, where, namespace)
+            raise _refused(current, where, namespace)
         document = published_document(report, namespace, objects, time.time())
         body = json.dumps(document, separators=(",", ":")).encode()
         query = [("fieldManager", FIELD_MANAGER), *([("force", "true")] if ours else [])]
-        status, applied = api.send("PATCH", path, f"applying {where}", body, APPLY_PATCH, query)
+        applied = api.send("PATCH", path, f"applying {where}", body, APPLY_PATCH, query)
     except MalformedAnswer as exc:
         raise LiveError(f"cannot publish {where}: malformed answer from the API server: {exc}") from None
-    if status not in (200, 201):
-        if status == 409 and not ours:
+    if applied.status not in (200, 201):
+        if applied.status == 409 and not ours:
             raise LiveError(f"cannot publish {where}: a PolicyReport of that name exists and is not tbyte-policy's "
                             f"(no label {MANAGED_BY[0]}={MANAGED_BY[1]}), and the API server refused to take its "
-                            f"fields over (409 Conflict{_said(applied)}); delete or rename it")
-        raise _refused(status, applied, where, namespace)
-    done = "created" if status == 201 else "updated"
+                            f"fields over (409 Conflict{_said(applied.body)}); delete or rename it")
+        raise _refused(applied, where, namespace)
+    done = "created" if applied.status == 201 else "updated"
     return f"{where} {done}: {len(document['results'])} results ({_counts(document['summary'])})"
+
+
+def _the_report(body: Any, namespace: str) -> dict:
+    """The PolicyReport a GET answered, checked: anything else would be taken for another tool's report."""
+    if not isinstance(body, dict):
+        raise MalformedAnswer(f"{describe(body)}, not a PolicyReport" if body is not None else "not JSON")
+    if body.get("kind") not in (None, "PolicyReport"):
+        raise MalformedAnswer(f"a {one_line(str(body['kind']), 60)}, not a PolicyReport")
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("name") != REPORT_NAME:
+        raise MalformedAnswer(f"not the PolicyReport {namespace}/{REPORT_NAME} (its metadata "
+                              f"{'names another' if isinstance(metadata, dict) else 'is ' + describe(metadata)})")
+    return body
 
 
 def _labels(obj: Any) -> dict:
@@ -134,7 +147,8 @@ def _said(body: Any) -> str:
     return f": {one_line(message, 200)}" if isinstance(message, str) and message else ""
 
 
-def _refused(status: int, body: Any, where: str, namespace: str) -> LiveError:
+def _refused(reply: Reply, where: str, namespace: str) -> LiveError:
+    status, body = reply.status, reply.body
     if status == 404:
         return LiveError(f"cannot publish {where}: the API server does not serve {API_VERSION} PolicyReports (its "
                          "CRD is not installed; Kyverno and the Policy Reporter install it)")
@@ -145,9 +159,10 @@ def _refused(status: int, body: Any, where: str, namespace: str) -> LiveError:
         return LiveError(f"cannot publish {where}: unauthorized (401): check the credentials")
     if status == 409:
         return LiveError(f"cannot publish {where}: conflict (409){_said(body)}")
-    reason = text(mapping(body).get("reason"))
+    reason = one_line(text(mapping(body).get("reason")), 60)
+    not_retried = f" ({reply.not_retried})" if reply.not_retried else ""
     return LiveError(f"cannot publish {where}: the API server answered {status}{' ' + reason if reason else ''}"
-                     f"{_said(body)}")
+                     f"{not_retried}{_said(body)}")
 
 
 def _counts(summary: dict[str, int]) -> str:

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from tbyte_policy.sources import Document, LoadResult
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe
-from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, Reply
 from tbyte_policy.sources.cluster_trim import Trimmer
 
 SECRET_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -218,22 +218,23 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
 
 
 def _status_message(body: Any) -> str:
-    if isinstance(body, dict) and body.get("kind") == "Status" and body.get("message"):
-        return one_line(body["message"])
-    return ""
+    message = body.get("message") if isinstance(body, dict) and body.get("kind") == "Status" else None
+    return one_line(message) if isinstance(message, str) else ""
 
 
 def _status_reason(body: Any) -> str:
-    return body.get("reason", "") if isinstance(body, dict) else ""
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return one_line(reason, 60) if isinstance(reason, str) else ""
 
 
-def _check(status: int, body: Any, what: str, host: str) -> None:
+def _check(reply: Reply, what: str) -> None:
     """Raise LiveError for fatal statuses, _KindUnreadable for per-kind ones; a 2xx answer passes (its shape
     is checked by whoever reads it)."""
+    status, body = reply.status, reply.body
     if 200 <= status < 300:
         return
     message = _status_message(body)
-    suffix = f": {message}" if message else ""
+    suffix = (f" ({reply.not_retried})" if reply.not_retried else "") + (f": {message}" if message else "")
     if status == 401:
         raise LiveError(f"unauthorized (401) {what}: check the credentials (the kubeconfig context, or the "
                         "service account token in a pod)")
@@ -264,8 +265,9 @@ def _check_item(item: Any, index: int, kind: Kind) -> None:
     item_kind = item.get("kind")
     if item_kind is not None and item_kind not in (kind.kind, *(("PartialObjectMetadata",) if kind.metadata_only
                                                                else ())):
-        what = f"a {item_kind}" if isinstance(item_kind, str) else f"an object whose kind is {describe(item_kind)}"
-        raise MalformedAnswer(f"{where} ({name}) is {what}, not a {kind.kind}")
+        what = f"a {one_line(item_kind, 60)}" if isinstance(item_kind, str) \
+            else f"an object whose kind is {describe(item_kind)}"
+        raise MalformedAnswer(f"{where} ({one_line(name, 60)}) is {what}, not a {kind.kind}")
 
 
 # ---------------------------------------------------------------- collection
@@ -306,16 +308,16 @@ def _read_pages(api: Api, kind: Kind, namespace: str | None, chunk_size: int, ke
         if token:
             query.append(("continue", token))
         try:
-            status, page = api.get_list(path, what, query, accept, expected, take)
+            reply = api.get_list(path, what, query, accept, expected, take)
         except MalformedAnswer as e:
             raise _malformed(str(e)) from None
-        if status == 410 and token:
+        if reply.status == 410 and token:
             if restart_on_expiry:
                 return None
             raise _KindUnreadable("the list kept expiring (410 Expired) while reading it in chunks")
-        _check(status, page, what, api.host)
+        _check(reply, what)
         pages += 1
-        next_token = page.continue_token
+        next_token = reply.body.continue_token
         if not next_token:
             api.log(f"{kind.kind}: {len(items)} object(s) in {pages} request(s)")
             return items
@@ -333,14 +335,14 @@ def _crd_kinds_served(api: Api, group: str, version: str) -> tuple[set[str], str
     """-> (plurals served by group/version, reason if discovery was unreadable)."""
     what = f"discovering {group}/{version}"
     try:
-        status, body = api.get_document(f"/apis/{group}/{version}", what)
+        reply = api.get_document(f"/apis/{group}/{version}", what)
     except MalformedAnswer as e:
         return set(), f"malformed discovery answer from the API server: {e}"
-    if status == 404:
+    if reply.status == 404:
         return set(), None
     try:
-        _check(status, body, what, api.host)
-        return _served_plurals(body), None
+        _check(reply, what)
+        return _served_plurals(reply.body), None
     except _KindUnreadable as e:
         return set(), str(e)
 
@@ -425,11 +427,11 @@ def _collect(api: Api, namespace: str | None, chunk_size: int, keep: Callable[[d
     if namespace is not None:
         what = f"getting namespace {namespace}"
         try:
-            status, body = api.get_document(NAMESPACE.list_path(None) + "/" + quote(namespace, safe=""), what)
-            if status == 404:
+            reply = api.get_document(NAMESPACE.list_path(None) + "/" + quote(namespace, safe=""), what)
+            if reply.status == 404:
                 raise LiveError(f"namespace {namespace} not found")
-            _check(status, body, what, api.host)
-            by_kind[NAMESPACE.kind] = [keep(sanitize(_namespace_object(body, namespace), NAMESPACE))]
+            _check(reply, what)
+            by_kind[NAMESPACE.kind] = [keep(sanitize(_namespace_object(reply.body, namespace), NAMESPACE))]
         except MalformedAnswer as e:
             result.unreadable[NAMESPACE.kind] = str(_malformed(str(e)))
         except _KindUnreadable as e:

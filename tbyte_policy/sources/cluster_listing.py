@@ -44,6 +44,16 @@ class ListPage(NamedTuple):
     items: int
 
 
+def one_line(text: BaseException | str, limit: int = 300) -> str:
+    """Text for a one-line message, as the live mode quotes whatever a server sent: runs of whitespace (line
+    breaks included) become a space, characters that do not print (control characters, which could drive a
+    terminal, and bidi overrides) U+FFFD, and the text is cut at ``limit`` characters."""
+    text = " ".join(str(text).split())
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else "\ufffd" for char in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def describe(value: Any) -> str:
     """What a JSON value is, in words, without its content."""
     if isinstance(value, bool):
@@ -190,19 +200,19 @@ def _read_items(text: _Text, on_item: Callable[[Any, int], None]) -> int:
 def _page(envelope: dict[str, Any], items: int | None, expected: tuple[str, ...]) -> ListPage:
     kind = envelope.get("kind")
     if kind == "Status":
-        details = ", ".join(f"{value}" for key in ("status", "reason", "message")
+        details = ", ".join(one_line(value, 60 if key != "message" else 200) for key in ("status", "reason", "message")
                             if isinstance(value := envelope.get(key), str) and value)
         raise MalformedAnswer(f"a Status{f' ({details})' if details else ''}, not a {expected[0]}")
     if kind not in expected:
         if kind is None:
             what = "an object without kind" + (" or items" if items is None else "")
         elif isinstance(kind, str):
-            what = f"a {kind}"
+            what = f"a {one_line(kind, 60)}"
         else:
             what = f"an object whose kind is {describe(kind)}"
         raise MalformedAnswer(f"{what}, not a {expected[0]}")
     if items is None:
-        raise MalformedAnswer(f"a {kind} without items")
+        raise MalformedAnswer(f"a {one_line(kind, 60)} without items")
     metadata = envelope.get("metadata", {})
     if not isinstance(metadata, dict):
         raise MalformedAnswer(f"its metadata is {describe(metadata)}, not an object")

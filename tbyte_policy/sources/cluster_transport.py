@@ -7,22 +7,30 @@ watchdog thread shuts the request's socket down when it passes, which ends any r
 the headers or the body; the request then fails with a one-line error. Connections learn which
 request they serve when the request is sent (``_watched``), so the watchdog never cuts a connection
 that has gone back to the pool and serves another request.
+
+A 429 or 5xx answer that says when to come back (``Retry-After``) is asked again then, as client-go does
+(``rest.WithRetry``), but only within the same request's deadline: a wait that would end past it is not
+begun, so a server that says "in 999999 s" is a failure now, not a run that never ends. (The client's own
+``client_go_retries``, off by default, sleeps whatever the header says: it stays off, like urllib3's retries.)
 """
 
 from __future__ import annotations
 
+import email.utils
 import heapq
 import http.client
 import itertools
 import json
+import math
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from typing import Any, NamedTuple, TypeVar
 
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, read_list
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, one_line, read_list
 
 INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
 JSON_ACCEPT = "application/json"
@@ -31,6 +39,8 @@ READ_CHUNK_BYTES = 256 << 10
 MAX_DOCUMENT_BYTES = 16 << 20
 # An error answer is read only for its Status message.
 MAX_ERROR_BYTES = 64 << 10
+# Attempts of one request whose answers keep saying Retry-After (client-go stops after 10 too).
+MAX_ATTEMPTS = 10
 
 T = TypeVar("T")
 
@@ -52,9 +62,30 @@ class LiveError(Exception):
     """A one-line, user-facing error of the live mode (never contains secret values)."""
 
 
-def one_line(exc: BaseException | str, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+class Reply(NamedTuple):
+    """An answer: its status, what was read of its body, and, when the server asked for a retry that was not
+    made, why not (``asked to retry in 999999 s, past ...``), for the message that reports the status."""
+
+    status: int
+    body: Any
+    not_retried: str = ""
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """The wait a Retry-After header asks for (RFC 9110: delay-seconds, or an HTTP-date), from ``now`` (epoch
+    seconds); None when the header is absent or neither ("-1", "1.5", "soon")."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)  # float, not int: a thousand digits are a long wait, not a ValueError
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, the source's zone unknown (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 # ---------------------------------------------------------------- the watchdog
@@ -204,14 +235,14 @@ class Api:
     # -- the three kinds of exchange
 
     def get_document(self, path: str, what: str, query: list[tuple[str, Any]] | None = None,
-                     accept: str = JSON_ACCEPT) -> tuple[int, Any]:
-        """-> (status, the JSON body, or None when it is not JSON). Raises MalformedAnswer for a 2xx answer
+                     accept: str = JSON_ACCEPT) -> Reply:
+        """-> the reply with the JSON body (None when it is not JSON). Raises MalformedAnswer for a 2xx answer
         larger than MAX_DOCUMENT_BYTES."""
         return self._exchange("GET", path, what, query, accept, None, None, _read_document)
 
     def get_list(self, path: str, what: str, query: list[tuple[str, Any]], accept: str,
-                 expected_kinds: tuple[str, ...], on_item: Callable[[Any, int], None]) -> tuple[int, Any]:
-        """-> (200, ListPage) with ``on_item`` called per item as it arrives, or (status, error body).
+                 expected_kinds: tuple[str, ...], on_item: Callable[[Any, int], None]) -> Reply:
+        """-> a 200 reply with a ListPage, ``on_item`` called per item as it arrives, or an error's reply.
         Raises MalformedAnswer when a 2xx answer is not such a list."""
         def consume(status: int, chunks: Iterator[bytes]) -> Any:
             if 200 <= status < 300:
@@ -221,17 +252,15 @@ class Api:
         return self._exchange("GET", path, what, query, accept, None, None, consume)
 
     def send(self, method: str, path: str, what: str, body: bytes, content_type: str,
-             query: list[tuple[str, Any]] | None = None) -> tuple[int, Any]:
-        """A write (the one the live mode sends: the PolicyReport of ``--publish``) -> (status, JSON body)."""
+             query: list[tuple[str, Any]] | None = None) -> Reply:
+        """A write (the one the live mode sends: the PolicyReport of ``--publish``) -> the reply, its JSON body."""
         return self._exchange(method, path, what, query, JSON_ACCEPT, body, content_type, _read_document)
 
     # -- one request
 
     def _exchange(self, method: str, path: str, what: str, query, accept: str, body: bytes | None,
-                  content_type: str | None, consume: Callable[[int, Iterator[bytes]], T]) -> tuple[int, T]:
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
+                  content_type: str | None, consume: Callable[[int, Iterator[bytes]], T]) -> Reply:
+        """The request, asked again while its answer says Retry-After and the wait ends before its deadline."""
         header_params = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
         method, url, headers, _body, _post = self.client.param_serialize(
             method, path, query_params=query or [], header_params=header_params, auth_settings=["BearerToken"])
@@ -239,8 +268,33 @@ class Api:
             # A token written by hand often ends in a newline, which no HTTP header may carry. Trimmed here,
             # per request: the client's refresh hooks put the token back as read before each one.
             headers["authorization"] = headers["authorization"].strip()
+        deadline, by_run = self._deadline(time.monotonic(), what)
+        attempt = 0
+        while True:
+            attempt += 1
+            status, result, asked = self._attempt(method, path, url, headers, body, consume, deadline, by_run, what)
+            wait = retry_after_seconds(asked, time.time())
+            if wait is None:
+                return Reply(status, result)
+            if attempt == MAX_ATTEMPTS:
+                return Reply(status, result, f"still {'throttled' if status == 429 else 'failing'} after "
+                                             f"{MAX_ATTEMPTS} attempts")
+            if time.monotonic() + wait >= deadline:
+                bound = (f"the audit's --deadline of {self.run_deadline.seconds:g} s"
+                         if by_run and self.run_deadline is not None
+                         else f"the request's --timeout of {self.timeout:g} s")
+                return Reply(status, result, f"asked to retry in {math.ceil(wait)} s, past {bound}")
+            self.log(f"{what}: {status}, asked again in {wait:.3g} s as the API server said (attempt {attempt + 1})")
+            time.sleep(wait)
+
+    def _attempt(self, method: str, path: str, url: str, headers: dict, body: bytes | None,
+                 consume: Callable[[int, Iterator[bytes]], T], deadline: float, by_run: bool,
+                 what: str) -> tuple[int, T, str | None]:
+        """One HTTP request -> (status, what ``consume`` made of the body, the Retry-After of a 429 or 5xx)."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
         started = time.monotonic()
-        deadline, by_run = self._deadline(started, what)
         budget = max(deadline - started, 0.001)
         with self._lock:
             self.requests += 1
@@ -256,6 +310,7 @@ class Api:
                                     "is malformed (check the credentials)") from None
                 answer = _Body(response.response)
                 status = response.status
+                asked = response.getheader("Retry-After") if status == 429 or status >= 500 else None
                 result = consume(status, iter(answer))
             finally:
                 fired = self._watchdog.done(watch)
@@ -269,7 +324,7 @@ class Api:
                 raise
             raise self._transport_error(exc, what) from None
         self.log(f"{method} {path} -> {status} ({time.monotonic() - started:.2f}s)")
-        return status, result
+        return status, result, asked
 
     def _deadline(self, now: float, what: str) -> tuple[float, bool]:
         """(this request's deadline, whether it is the run's)."""

@@ -6,8 +6,11 @@ selectors, limit/continue pagination, metadata-only lists, ``Status`` error
 bodies; and, for policyreports only, the writes: server-side apply and create)
 for the real ``kubernetes`` Python client to be pointed at it through a
 kubeconfig file.  Fault knobs (see :class:`Knobs`) let a test make it refuse,
-fail, hang, leak, trickle or answer with something else than it was asked for.
-Every request is recorded, with the body of a write.
+fail, hang, leak, trickle or answer with something else than it was asked for;
+``Knobs.misbehave`` takes the classes of broken answers catalogued in ``misbehaviour.py``
+(cut bodies, resets, HTML pages, throttling...), which the server puts on the wire as
+:class:`Answer`. Every request is recorded, with the body of a write and the misbehaviour
+it was answered with.
 
 Nothing here imports the project: the tests drive it only through HTTP.
 """
@@ -19,9 +22,12 @@ import copy
 import itertools
 import json
 import re
+import socket
 import ssl
+import struct
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -73,8 +79,11 @@ REASONS = {
     405: "MethodNotAllowed",
     406: "NotAcceptable",
     410: "Expired",
+    429: "TooManyRequests",
     500: "InternalError",
+    502: "BadGateway",
     503: "ServiceUnavailable",
+    504: "Timeout",
 }
 
 PARTIAL_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -124,6 +133,11 @@ class Knobs:
     # plural -> HTTP status answered to its writes (PATCH, POST) only, reads being served
     write_errors: dict[str, int] = field(default_factory=dict)
 
+    # --- broken answers (issue 16; the classes are in misbehaviour.py) ---
+    # plural, request path or "*" -> a Misbehaviour, or several (the first whose ``nth`` matches the
+    # request's number among that resource's requests answers it)
+    misbehave: dict[str, object] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -136,6 +150,34 @@ class Request:
     partial: bool  # answered as PartialObjectMetadata(List)
     content_type: str = ""
     body: bytes = b""  # what a write sent
+    misbehaviour: object = None  # the Misbehaviour that answered it, if one did
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as it goes on the wire, for the misbehaviours: ``framing`` says how the body is sent.
+
+    ``whole``: with its Content-Length; ``claims_more``: a Content-Length ``missing`` bytes larger than
+    the body, then the connection closed; ``chunked_cut``: chunked, the first half of the body and no last
+    chunk; ``reset``: half the body, then a TCP reset."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    framing: str = "whole"
+    missing: int = 0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a misbehaviour is told about the request it answers."""
+
+    kind: str | None  # the resource's kind; None for discovery and unrouted paths
+    list_request: bool
+    partial: bool  # the client asked for metadata only
+    # normal(partial) -> (status, JSON body): the answer the server would send (a write is done when called)
+    normal: Callable[[bool], tuple[int, object]]
 
 
 class _ApiError(Exception):
@@ -292,6 +334,7 @@ class FakeK8sServer:
         self.store = Store(objects, installed_crds)
         self.knobs = knobs or Knobs()
         self.requests: list[Request] = []
+        self._request_numbers: dict[str, int] = {}  # resource or path -> requests so far
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -361,6 +404,7 @@ class FakeK8sServer:
         route = self._route(path)
         resource = route[0] if route else None
         partial = False
+        misbehaviour = None
         try:
             writing = method in ("PATCH", "POST") and resource in WRITABLE
             if method != "GET" and not writing:
@@ -379,6 +423,11 @@ class FakeK8sServer:
                 code = self.knobs.write_errors.get(resource or "")
                 if code:
                     raise _ApiError(code, self._error_message(code, resource, route, method))
+            misbehaviour = self._misbehaviour(resource, path)
+            if misbehaviour is not None:
+                broken = misbehaviour.answer(self._exchange(route, query, accept, method, headers, body, writing))
+                return broken.status, broken
+            if writing:
                 return self._write(method, route, query, headers.get("Content-Type", ""), body)
             answer = self.knobs.answers.get(resource or "", self.knobs.answers.get(path))
             if answer is not None:
@@ -401,8 +450,41 @@ class FakeK8sServer:
                     partial,
                     headers.get("Content-Type", "") or "",
                     body,
+                    misbehaviour,
                 )
             )
+
+    def _misbehaviour(self, resource, path):
+        """The misbehaviour that answers this request, if any (and counts the request)."""
+        knob = self.knobs.misbehave
+        configured = knob.get(resource or "", knob.get(path, knob.get("*")))
+        if configured is None:
+            return None
+        key = resource or path
+        with self._lock:
+            number = self._request_numbers[key] = self._request_numbers.get(key, 0) + 1
+        candidates = configured if isinstance(configured, (list, tuple)) else (configured,)
+        return next((m for m in candidates if m.nth is None or m.nth == number), None)
+
+    def _exchange(self, route, query, accept, method, headers, body, writing) -> Exchange:
+        served = route is not None and route[1] != "discovery"
+        return Exchange(kind=route[4].kind if served else None,
+                        list_request=served and route[1] == "list" and not writing,
+                        partial=served and not writing and _wants_partial(accept, list_request=route[1] == "list"),
+                        normal=lambda partial: self._normal(route, query, partial, method,
+                                                            headers.get("Content-Type", ""), body))
+
+    def _normal(self, route, query, partial, method, content_type, body):
+        """(status, body) of the answer this request would get from a healthy server; a write is done when
+        this is called."""
+        if route is None:
+            return 404, status_body(404, "the server could not find the requested resource")
+        try:
+            if method != "GET":
+                return self._write(method, route, query, content_type, body)
+            return 200, self._serve(route, query, partial)
+        except _ApiError as e:
+            return e.code, status_body(e.code, e.message, e.reason, **e.extra)
 
     def _error_message(self, code, resource, route, method="GET"):
         if code == 403:
@@ -712,6 +794,9 @@ def _make_handler(server: FakeK8sServer):
             if code == 0:  # hang knob: the server is stopping, say nothing
                 self.close_connection = True
                 return
+            if isinstance(body, Answer):
+                self._send_answer(body)
+                return
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             header_seconds, body_seconds = server.slowness(self.path)
             if header_seconds or body_seconds:
@@ -734,6 +819,31 @@ def _make_handler(server: FakeK8sServer):
                 if self.command != "GET":
                     self.close_connection = True
             except OSError:
+                self.close_connection = True
+
+        def _send_answer(self, answer: Answer) -> None:
+            body, framing = answer.body, answer.framing
+            head = [f"HTTP/1.1 {answer.status} {REASONS.get(answer.status, 'OK')}",
+                    f"Content-Type: {answer.content_type}",
+                    *(f"{name}: {value}" for name, value in answer.headers)]
+            if framing == "chunked_cut":
+                head.append("Transfer-Encoding: chunked")
+                half = body[: len(body) // 2]
+                payload = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece)
+                                   for piece in (half[:len(half) // 2], half[len(half) // 2:]) if piece)
+            else:
+                head.append(f"Content-Length: {len(body) + (answer.missing if framing == 'claims_more' else 0)}")
+                payload = body[: len(body) // 2] if framing == "reset" else body
+            try:
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+                self.wfile.flush()
+                if framing == "reset":
+                    # SO_LINGER 0: close() sends RST, not FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+            except OSError:
+                pass  # the client gave up
+            if framing != "whole":
                 self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any

@@ -20,6 +20,7 @@ from tbyte_policy.live.rbac import rbac_objects
 
 from .cluster_fixtures import BROKEN, NS, broken, cluster
 from .k8s_api_server import APPLY_PATCH, CRD_GROUPS
+from .misbehaviour import EmptyBody, HtmlPage, ItemMetadata, JunkItems
 
 REPORT_PATH = f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{NS}/policyreports/tbyte-policy"
 WHERE = f"PolicyReport {NS}/tbyte-policy"
@@ -179,6 +180,25 @@ def test_our_report_edited_by_someone_is_taken_back(k8s_server):
 def test_a_conflict_reported_by_the_server(k8s_server, tmp_path):
     server = k8s_server(CRASH_LOOP, write_errors={"policyreports": 409})
     failed(server, tmp_path, f"cannot publish {WHERE}: conflict (409): injected failure (409) for policyreports", 1)
+
+
+@pytest.mark.parametrize(("misbehaviour", "problem"), [
+    (HtmlPage(status=200), "not JSON"),
+    (EmptyBody(), "not JSON"),
+    (JunkItems(), "a PolicyReportList, not a PolicyReport"),
+    (ItemMetadata(broken="null"), "a PolicyReportList, not a PolicyReport"),
+])
+def test_a_malformed_answer_to_reading_the_report_writes_nothing(k8s_server, tmp_path, misbehaviour, problem):
+    """Found by the live fuzzing: a 200 that is not the report was taken for another tool's report, and the
+    unforced apply went ahead."""
+    server = k8s_server(CRASH_LOOP, misbehave={"policyreports": misbehaviour})
+    failed(server, tmp_path, f"cannot publish {WHERE}: malformed answer from the API server: {problem}", 0)
+
+
+def test_a_report_of_another_name_is_a_malformed_answer(k8s_server, tmp_path):
+    server = k8s_server(CRASH_LOOP, answers={"policyreports": {**foreign_report({}), "metadata": {"name": "other"}}})
+    failed(server, tmp_path, f"cannot publish {WHERE}: malformed answer from the API server: not the PolicyReport "
+                             f"{NS}/tbyte-policy (its metadata names another)", 0)
 
 
 def test_a_report_that_trickles_in_is_bounded_by_the_timeout(k8s_server, tmp_path):
