@@ -206,15 +206,42 @@ def emit(report: Report, *, output_format: str, output: Path | None, targets: li
     """Write the main output and every --report file; return the exit code."""
     try:
         for name, file in targets:
-            file.write_text(_render(name, report, color=False, source=source), encoding="utf-8")
+            _write_file(file, _render(name, report, color=False, source=source))
         if output is not None:
-            output.write_text(_render(output_format, report, color=False, source=source), encoding="utf-8")
+            _write_file(output, _render(output_format, report, color=False, source=source))
         elif not quiet:
-            sys.stdout.write(_render(output_format, report, color=color, source=source))
+            _write_stdout(_render(output_format, report, color=color, source=source), output_format)
     except OSError as exc:
         _error(f"cannot write report: {exc}")
         return EXIT_INPUT
     return report.exit_code(fail_on)
+
+
+# Formats that declare their encoding as UTF-8 (JSON by its RFC, the XML header, the HTML meta charset): written
+# so whatever the terminal's encoding; the others are for reading, in the terminal's encoding.
+_UTF8_FORMATS = frozenset({"json", "sarif", "junit", "policyreport", "html"})
+
+
+def _write_file(path: Path, text: str) -> None:
+    # A character UTF-8 cannot carry (a file name's undecodable byte, kept by Python as a lone surrogate) is
+    # written as its escape, which is also what it means inside a JSON string.
+    path.write_text(text, encoding="utf-8", errors="backslashreplace")
+
+
+def _write_stdout(text: str, output_format: str) -> None:
+    stream = sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if output_format in _UTF8_FORMATS and buffer is not None:
+        stream.flush()
+        buffer.write(text.encode("utf-8", "backslashreplace"))
+        buffer.flush()
+        return
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        # An ASCII or Latin-1 terminal (LANG=C, PYTHONIOENCODING, a Windows console) shows what it cannot
+        # encode as escapes rather than failing the run.
+        reconfigure(errors="backslashreplace")
+    stream.write(text)
 
 
 def _render(output_format: str, report: Report, *, color: bool, source: bool) -> str:

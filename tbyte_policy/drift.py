@@ -41,6 +41,7 @@ from tbyte_policy.model import (
     POD_TEMPLATE_POINTERS,
     Resource,
     escape_pointer_part,
+    is_number_text,
     mapping,
     split_pointer,
 )
@@ -400,7 +401,7 @@ class _Walk:
     def container_of(self, parts: tuple[str, ...]) -> tuple[str | None, int]:
         """The container a path is in (its name) and where the path below it starts."""
         for position in range(len(parts) - 1):
-            if parts[position] in CONTAINER_LISTS and parts[position + 1].isdigit():
+            if parts[position] in CONTAINER_LISTS and is_number_text(parts[position + 1]):
                 name = mapping(self.manifest.get(_pointer(parts[: position + 2]))).get("name")
                 return (name if isinstance(name, str) else f"#{parts[position + 1]}"), position + 2
         return None, 0

@@ -134,7 +134,7 @@ class Resource:
                     break
                 found = node.key_position(part) if isinstance(node, MarkedDict) else None
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif isinstance(node, list) and is_number_text(part) and int(part) < len(node):
                 found = node.item_position(int(part)) if isinstance(node, MarkedList) else None
                 node = node[int(part)]
             else:
@@ -187,6 +187,13 @@ class PodView(NamedTuple):
     @property
     def security_context(self) -> dict:
         return mapping(self.spec.get("securityContext"))
+
+    @property
+    def service_account(self) -> str | None:
+        """The ServiceAccount the pod runs as (serviceAccountName, else the deprecated serviceAccount, else
+        default); None when the field has the wrong type, which the shape pass reports."""
+        name = self.spec.get("serviceAccountName") or self.spec.get("serviceAccount") or "default"
+        return name if isinstance(name, str) else None
 
     def containers(self, roles: frozenset[str] | None = None) -> Iterator[ContainerView]:
         for key, role in CONTAINER_LISTS:
@@ -265,6 +272,12 @@ def integer(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def is_number_text(value: str) -> bool:
+    """Whether ``value`` is digits 0-9 only, as Go's strconv.Atoi and the API's validation read a number in a
+    string (str.isdigit also takes other scripts' digits and superscripts, which int() then refuses)."""
+    return value.isascii() and value.isdigit()
+
+
 def split_pointer(pointer: str) -> list[str]:
     if not pointer:
         return []
@@ -280,7 +293,7 @@ def resolve(root: Any, pointer: str) -> Any:
     for part in split_pointer(pointer):
         if isinstance(node, dict):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and is_number_text(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             return None

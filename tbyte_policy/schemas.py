@@ -279,9 +279,16 @@ class KindValidator:
         # Only documents that fail take this slower path, which also forgives nulls where the API does.
         ready = _api_ready(instance)
         found: dict[tuple[str, str], SchemaProblem] = {}
-        for error in self._validator.iter_errors(ready):
-            for problem in self._describe(error, instance):
-                found.setdefault((problem.pointer, problem.message), problem)
+        try:
+            for error in self._validator.iter_errors(ready):
+                for problem in self._describe(error, instance):
+                    found.setdefault((problem.pointer, problem.message), problem)
+        except ValueError as exc:
+            # jsonschema-rs stops at its own depth limit (a few hundred levels) with a ValueError; the engine
+            # reports a RecursionError as a document nested too deeply for the rule, an input error.
+            if "Recursion limit" in str(exc):
+                raise RecursionError(str(exc)) from None
+            raise
         return list(found.values())
 
     def _describe(self, error: Any, original: Any) -> list[SchemaProblem]:

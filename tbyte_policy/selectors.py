@@ -67,11 +67,16 @@ def _as_label_value(value: Any) -> str:
 def describe_label_selector(selector: Any) -> str:
     if not isinstance(selector, dict):
         return "<none>"
-    parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()] \
-        if isinstance(selector.get("matchLabels") or {}, dict) else []
-    for expression in selector.get("matchExpressions") or []:
+    # A part of the wrong type (which the shape pass reports) is named, not read: it selects nothing.
+    labels, expressions = selector.get("matchLabels"), selector.get("matchExpressions")
+    parts = [f"{key}={value}" for key, value in labels.items()] if isinstance(labels, dict) else []
+    parts += [f"{name} of the wrong type" for name, part, kind in (("matchLabels", labels, dict),
+                                                                   ("matchExpressions", expressions, list))
+              if part and not isinstance(part, kind)]
+    for expression in expressions if isinstance(expressions, list) else ():
         if isinstance(expression, dict):
-            values = ",".join(str(value) for value in expression.get("values") or [])
+            listed = expression.get("values")
+            values = ",".join(str(value) for value in listed) if isinstance(listed, list) else ""
             parts.append(f"{expression.get('key')} {expression.get('operator')} ({values})" if values
                          else f"{expression.get('key')} {expression.get('operator')}")
     return ", ".join(parts) if parts else "<everything>"

@@ -393,8 +393,8 @@ def api_server_egress_blocked(resource: Resource, ctx: CheckContext) -> Iterator
     pods = policed_pods(resource, inventory)
     if pods is None or not inventory.sees("NetworkPolicy") or pods.spec.get("automountServiceAccountToken") is False:
         return
-    account_name = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
-    if not isinstance(account_name, str):
+    account_name = pods.service_account
+    if account_name is None:
         return
     account = inventory.get("ServiceAccount", resource.namespace, account_name)
     if pods.spec.get("automountServiceAccountToken") is None and account is not None \

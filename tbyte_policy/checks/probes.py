@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from tbyte_policy.checks import CheckContext, check
 from tbyte_policy.checks.serving import serving_container
-from tbyte_policy.model import ContainerView, Problem, integer, mapping
+from tbyte_policy.model import ContainerView, Problem, integer, is_number_text, mapping
 
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "grpc")
 PROBE_NAMES = ("readinessProbe", "livenessProbe", "startupProbe")
@@ -35,7 +35,7 @@ def probe_port_undeclared(container: ContainerView, ctx: CheckContext) -> Iterat
             declared = [entry for entry in container.ports if port in (entry.get("name"), entry.get("containerPort"))]
             pointer = f"{container.pointer}/{probe_name}/{handler}/port"
             # A port number need not be declared: the kubelet probes it whatever the container lists.
-            if not isinstance(port, str) or port.isdigit():
+            if not isinstance(port, str) or is_number_text(port):
                 continue
             if not declared:
                 yield Problem(f"{probe_name} of container {container.name} targets port {port!r}, "

@@ -91,7 +91,9 @@ def secret_creators(inventory: Inventory) -> dict[tuple[str | None, str], Resour
     grants = _account_grants(inventory)
     for pods in inventory.workloads():
         workload, namespace = pods.resource, pods.resource.namespace
-        account = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
+        account = pods.service_account
+        if account is None:
+            continue
         held = [grant for scope, grant in grants.get((namespace, account), ()) if scope in (None, namespace)]
         if not any(grant.can_create for grant in held):
             continue

@@ -359,8 +359,8 @@ def service_account_token_mounted(pods: PodView, ctx: CheckContext) -> Iterator[
     if pod_setting is False:
         return
     namespace = pods.resource.namespace
-    name = pods.spec.get("serviceAccountName") or pods.spec.get("serviceAccount") or "default"
-    if not isinstance(name, str):
+    name = pods.service_account
+    if name is None:
         return
     if (namespace, name) in bound_service_accounts(ctx.inventory):
         return

@@ -25,7 +25,7 @@ from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.checks.workload_ports import generated_pod_labels
 from tbyte_policy.checks.workloads import scale
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import Resource, mapping, sequence
+from tbyte_policy.model import Resource, is_number_text, mapping, sequence
 from tbyte_policy.selectors import label_selector_matches
 
 STATEFULSET_POD_NAME = "statefulset.kubernetes.io/pod-name"
@@ -64,7 +64,7 @@ def _statefulset_pod_labels(namespace: str | None, inventory: Inventory, values:
         ordinals = {0}
         for value in values:
             suffix = value[len(statefulset.name) + 1:] if value.startswith(f"{statefulset.name}-") else value
-            if suffix.isdigit():
+            if is_number_text(suffix):
                 ordinals.add(int(suffix))
         for ordinal in sorted(ordinal for ordinal in ordinals if ordinal < replicas):
             yield {**pods.labels, STATEFULSET_POD_NAME: f"{statefulset.name}-{ordinal}", POD_INDEX: str(ordinal)}

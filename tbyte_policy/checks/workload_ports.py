@@ -8,7 +8,17 @@ from typing import Any
 
 from tbyte_policy.checks.memo import per_inventory
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import POD_BEARING_KINDS, PodView, Resource, integer, mapping, pod_view, sequence, string_map
+from tbyte_policy.model import (
+    POD_BEARING_KINDS,
+    PodView,
+    Resource,
+    integer,
+    is_number_text,
+    mapping,
+    pod_view,
+    sequence,
+    string_map,
+)
 
 # prometheus-operator runs the pods of these resources, labelled with spec.podMetadata.labels, the managed-by
 # and instance labels, and "<this key>: <resource name>".
@@ -34,13 +44,13 @@ def protocol_of(entry: dict) -> str:
 
 def port_number(value: Any) -> int | None:
     """A port given as a number (or a numeric string, which IntOrString fields also accept)."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_number_text(value):
         return int(value)
     return integer(value)
 
 
 def port_name(value: Any) -> str | None:
-    return value if isinstance(value, str) and value and not value.isdigit() else None
+    return value if isinstance(value, str) and value and not is_number_text(value) else None
 
 
 def declares_ports(pods: PodView) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, cast
 
 from tbyte_policy.inventory import Inventory
-from tbyte_policy.model import Resource, integer
+from tbyte_policy.model import Resource, integer, is_number_text
 
 # kind -> (field, default) of the lower and the upper bound; an HPA's maxReplicas is required.
 _BOUNDS = {"HorizontalPodAutoscaler": (("minReplicas", 1), ("maxReplicas", None)),
@@ -114,7 +114,7 @@ def scaled_value(value: Any, total: int, round_up: bool) -> int | None:
     number = integer(value)
     if number is not None:
         return number
-    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+    if isinstance(value, str) and value.endswith("%") and is_number_text(value[:-1]):
         percent = int(value[:-1])
         return -(-percent * total // 100) if round_up else percent * total // 100
     return None

@@ -20,8 +20,14 @@ REPORT_NAME = "tbyte-policy"
 
 
 def render(report: Report) -> str:
-    return yaml.dump(as_document(report), Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=1000)
+    document = as_document(report)
+    options: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False, "width": 1000}
+    try:
+        return yaml.dump(document, Dumper=yaml.CSafeDumper, **options)
+    except UnicodeEncodeError:
+        # libyaml's emitter cannot take a lone surrogate (an undecodable byte of a file name, as Python keeps it);
+        # PyYAML's own emitter writes it as a \u escape, which reads back as the same string.
+        return yaml.dump(document, Dumper=yaml.SafeDumper, **options)
 
 
 def as_document(report: Report) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
@@ -74,11 +75,27 @@ def load_paths(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_B
         size = -(-len(files) // (jobs * 4))  # a few chunks per process evens out uneven files
         chunks = [files[start:start + size] for start in range(0, len(files), size)]
         with ProcessPoolExecutor(jobs) as pool:
-            for part in pool.map(_load_files, chunks, [max_file_bytes] * len(chunks)):
-                result.absorb(part)
+            for part in pool.map(_load_files_pickled, chunks, [max_file_bytes] * len(chunks)):
+                result.absorb(pickle.loads(part))
     else:
         result.absorb(_load_files(files, max_file_bytes))
     return result
+
+
+# The pickler recurses a few frames per level of a document; the parser builds documents up to the recursion
+# limit's depth (deeper ones are input errors), so pickling them takes a higher one. (Unpickling is not recursive.)
+_PICKLE_RECURSION_LIMIT = 20_000
+
+
+def _load_files_pickled(files: list[str], max_file_bytes: int) -> bytes:
+    """``_load_files`` in a worker process, its result pickled here rather than by the pool."""
+    result = _load_files(files, max_file_bytes)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _PICKLE_RECURSION_LIMIT))
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _load_files(files: list[str], max_file_bytes: int) -> LoadResult:

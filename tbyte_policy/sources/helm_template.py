@@ -20,6 +20,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from tbyte_policy.model import is_number_text
+
 _KEY = re.compile(r"""(?P<quote>["']?)(?P<key>[^\s"'{}#:\[\],&*!|>%@`][^"'{}#:]*?)(?P=quote)[ \t]*:(?:[ \t]|$)""")
 _DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
 
@@ -104,7 +106,7 @@ def _rendered_path(body: Any, parts: Sequence[str]) -> tuple[list[str | int], li
     lengths: list[int | None] = []
     node = body
     for part in parts:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        if isinstance(node, list) and is_number_text(part) and int(part) < len(node):
             path.append(int(part))
             lengths.append(len(node))
             node = node[int(part)]

@@ -26,7 +26,7 @@ import yaml
 
 from tbyte_policy.findings import Rendered, ReportError
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
-from tbyte_policy.model import mapping, split_pointer
+from tbyte_policy.model import is_number_text, mapping, split_pointer
 from tbyte_policy.sources import Document, LoadResult, RenderOptions
 from tbyte_policy.sources.inputs import Kustomization, kustomization_file, read_kustomization
 from tbyte_policy.sources.tools import ToolFailed, ToolMissing, find_executable, run_tool
@@ -361,7 +361,8 @@ class KustomizeOrigin:
                     break
                 found = written.key_position(part) if isinstance(written, MarkedDict) else None
                 written, built = written[part], built.get(part)
-            elif isinstance(written, list) and isinstance(built, list) and part.isdigit() and int(part) < len(built):
+            elif (isinstance(written, list) and isinstance(built, list) and is_number_text(part)
+                  and int(part) < len(built)):
                 item = built[int(part)]
                 index = _same_item(written, built, int(part))
                 if index is None:

@@ -16,8 +16,10 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, SequenceNode
+from yaml.reader import ReaderError
 
 from tbyte_policy.findings import ReportError
+from tbyte_policy.lazyre import lazy_compile
 from tbyte_policy.marked import MarkedDict, MarkedList, MarkingLoader
 from tbyte_policy.sources import Document, LoadResult
 
@@ -46,7 +48,9 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
     if parsed.errors and path.lower().endswith(".json"):
         # JSON that libyaml refuses (tabs in odd places, say) still loads, only without positions.
         try:
-            documents, parsed.errors = [(json.loads(text), 1, 1)], []
+            documents, parsed.errors = [(_load_json(text), 1, 1)], []
+        except RecursionError:
+            pass  # nested too deeply for the JSON parser too: libyaml's error says so, with its line
         except ValueError as exc:
             parsed.errors = [ReportError(path, getattr(exc, "lineno", None),
                                          f"invalid JSON: {getattr(exc, 'msg', exc)}")]
@@ -57,6 +61,38 @@ def parse_text(text: str, path: str, result: LoadResult) -> LoadResult:
         _accept(body, path, line, column, _helm_source_at(sources, line, previous_line), result)
         previous_line = line
     return result
+
+
+# Only the JSON fallback uses these: compiled on first use.
+_SURROGATE_ESCAPE = lazy_compile(r"\\u[dD][89a-fA-F]")
+_SURROGATES = lazy_compile("[\ud800-\udfff]")
+
+
+def _load_json(text: str) -> Any:
+    """JSON as Go's encoding/json (and so the API server) decodes it: a lone surrogate escape (``\\ud800``), which
+    no UTF-8 text can carry and Python keeps, reads as U+FFFD."""
+    value = json.loads(text)
+    if not _SURROGATE_ESCAPE.search(text):
+        return value
+    stack = [value]
+    while stack:  # not recursive: the document may be nested as deeply as the JSON parser allows
+        node = stack.pop()
+        if isinstance(node, dict):
+            items = list(node.items())
+            node.clear()
+            for key, item in items:
+                node[_SURROGATES.sub("\ufffd", key) if isinstance(key, str) else key] = _replaced(item, stack)
+        elif isinstance(node, list):
+            node[:] = [_replaced(item, stack) for item in node]
+    return _replaced(value, [])
+
+
+def _replaced(item: Any, stack: list) -> Any:
+    if isinstance(item, str):
+        return _SURROGATES.sub("\ufffd", item)
+    if isinstance(item, (dict, list)):
+        stack.append(item)
+    return item
 
 
 def _parse_documents(text: str, path: str, result: LoadResult) -> Iterator[tuple[Any, int, int]]:
@@ -77,7 +113,7 @@ def _parse_documents(text: str, path: str, result: LoadResult) -> Iterator[tuple
                 yield body, node.start_mark.line + offset_lines + 1, node.start_mark.column + 1
             return
         except (yaml.YAMLError, _AliasBomb, RecursionError) as exc:
-            line = _error_line(exc, offset_lines)
+            line = _error_line(exc, chunk, offset_lines)
             result.errors.append(ReportError(path, line, _describe_yaml_error(exc, text)))
             resume = _next_document_start(text, offset_chars, line)
             if resume is None:
@@ -134,9 +170,13 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _error_line(exc: BaseException, offset_lines: int) -> int | None:
+def _error_line(exc: BaseException, chunk: str, offset_lines: int) -> int | None:
     if isinstance(exc, _AliasBomb):
         return exc.line + offset_lines + 1
+    if isinstance(exc, ReaderError):
+        # A character libyaml refuses (a control character) has no mark, only its offset in the UTF-8 bytes.
+        prefix = chunk.encode("utf-8", "surrogatepass")[:exc.position]
+        return prefix.count(b"\n") + offset_lines + 1
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     return mark.line + offset_lines + 1 if mark is not None else None
 
