@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import sys
 from collections.abc import Iterable
 from fnmatch import fnmatch
@@ -70,6 +69,7 @@ def load_paths(paths: Iterable[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_B
     files, errors = discover(paths, exclude)
     result = LoadResult(errors=errors)
     if jobs > 1 and len(files) > 1 and "-" not in files:
+        import pickle
         from concurrent.futures import ProcessPoolExecutor
 
         size = -(-len(files) // (jobs * 4))  # a few chunks per process evens out uneven files
@@ -89,6 +89,8 @@ _PICKLE_RECURSION_LIMIT = 20_000
 
 def _load_files_pickled(files: list[str], max_file_bytes: int) -> bytes:
     """``_load_files`` in a worker process, its result pickled here rather than by the pool."""
+    import pickle  # only --jobs needs it; a plain scan's start-up does not pay for it
+
     result = _load_files(files, max_file_bytes)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, _PICKLE_RECURSION_LIMIT))
