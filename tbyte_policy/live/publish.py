@@ -25,7 +25,7 @@ from urllib.parse import quote
 from tbyte_policy.findings import Report
 from tbyte_policy.model import mapping, text
 from tbyte_policy.reporters.policyreport import API_VERSION, REPORT_NAME, as_document
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, named_object, one_line
 from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply
 
 FIELD_MANAGER = "tbyte-policy"
@@ -96,7 +96,9 @@ def publish(api: Api, report: Report, namespace: str, objects: Iterable[dict]) -
     try:
         current = api.get_document(path, f"reading {where}")
         if current.status == 200:
-            ours = _labels(_the_report(current.body, namespace)).get(MANAGED_BY[0]) == MANAGED_BY[1]
+            # Checked: anything else would be taken for another tool's report.
+            found = named_object(current.body, "PolicyReport", REPORT_NAME, where)
+            ours = _labels(found).get(MANAGED_BY[0]) == MANAGED_BY[1]
         elif current.status == 404 and _names_the_report(current.body):
             ours = True  # there is none yet: the apply creates it
         else:
@@ -115,19 +117,6 @@ def publish(api: Api, report: Report, namespace: str, objects: Iterable[dict]) -
         raise _refused(applied, where, namespace)
     done = "created" if applied.status == 201 else "updated"
     return f"{where} {done}: {len(document['results'])} results ({_counts(document['summary'])})"
-
-
-def _the_report(body: Any, namespace: str) -> dict:
-    """The PolicyReport a GET answered, checked: anything else would be taken for another tool's report."""
-    if not isinstance(body, dict):
-        raise MalformedAnswer(f"{describe(body)}, not a PolicyReport" if body is not None else "not JSON")
-    if body.get("kind") not in (None, "PolicyReport"):
-        raise MalformedAnswer(f"a {one_line(str(body['kind']), 60)}, not a PolicyReport")
-    metadata = body.get("metadata")
-    if not isinstance(metadata, dict) or metadata.get("name") != REPORT_NAME:
-        raise MalformedAnswer(f"not the PolicyReport {namespace}/{REPORT_NAME} (its metadata "
-                              f"{'names another' if isinstance(metadata, dict) else 'is ' + describe(metadata)})")
-    return body
 
 
 def _labels(obj: Any) -> dict:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from tbyte_policy.sources import Document, LoadResult
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, one_line
+from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, named_object, one_line
 from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, Reply
 from tbyte_policy.sources.cluster_trim import Trimmer
 
@@ -367,19 +367,6 @@ def _served_plurals(body: Any) -> set[str]:
     return plurals
 
 
-def _namespace_object(body: Any, namespace: str) -> dict:
-    """The Namespace a GET answered, checked."""
-    if not isinstance(body, dict):
-        raise _malformed(f"{describe(body)}, not a Namespace" if body is not None else "not JSON")
-    if body.get("kind") not in (None, "Namespace"):
-        raise _malformed(f"a {one_line(str(body['kind']), 60)}, not a Namespace")
-    metadata = body.get("metadata")
-    if not isinstance(metadata, dict) or metadata.get("name") != namespace:
-        raise _malformed(f"not the Namespace {namespace} (its metadata "
-                         f"{'names another' if isinstance(metadata, dict) else 'is ' + describe(metadata)})")
-    return body
-
-
 def collect(
     namespace: str | None,
     *,
@@ -431,7 +418,8 @@ def _collect(api: Api, namespace: str | None, chunk_size: int, keep: Callable[[d
             if reply.status == 404:
                 raise LiveError(f"namespace {namespace} not found")
             _check(reply, what)
-            by_kind[NAMESPACE.kind] = [keep(sanitize(_namespace_object(reply.body, namespace), NAMESPACE))]
+            found = named_object(reply.body, "Namespace", namespace, f"Namespace {namespace}")
+            by_kind[NAMESPACE.kind] = [keep(sanitize(found, NAMESPACE))]
         except MalformedAnswer as e:
             result.unreadable[NAMESPACE.kind] = str(_malformed(str(e)))
         except _KindUnreadable as e:

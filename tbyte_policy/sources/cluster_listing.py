@@ -54,6 +54,20 @@ def one_line(text: BaseException | str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def named_object(body: Any, kind: str, name: str, shown: str) -> dict:
+    """The object of ``kind`` named ``name`` that a GET answered, checked (``shown``: how messages name it, e.g.
+    ``Namespace tbyte``); raises MalformedAnswer for anything else, which must not be taken for it."""
+    if not isinstance(body, dict):
+        raise MalformedAnswer(f"{describe(body)}, not a {kind}" if body is not None else "not JSON")
+    if body.get("kind") not in (None, kind):
+        raise MalformedAnswer(f"a {one_line(str(body['kind']), 60)}, not a {kind}")
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("name") != name:
+        raise MalformedAnswer(f"not the {shown} (its metadata "
+                              f"{'names another' if isinstance(metadata, dict) else 'is ' + describe(metadata)})")
+    return body
+
+
 def describe(value: Any) -> str:
     """What a JSON value is, in words, without its content."""
     if isinstance(value, bool):
