@@ -414,7 +414,7 @@ class _Walk:
             keyed = self.keyed.get(parts[: position + 1])
             if keyed is not None:
                 text += f"[{keyed}]"
-            elif part.isdigit() and text:
+            elif is_number_text(part) and text:
                 text += f"[{part}]"
             elif "." in part or "/" in part:
                 text += f'["{part}"]'

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any, NamedTuple, TypeVar
 
+from tbyte_policy.model import is_number_text
 from tbyte_policy.sources.cluster_listing import MalformedAnswer, one_line, read_list
 
 INSTALL_HINT = "the live mode needs the kubernetes client: pip install 'tbyte-policy[live]'"
@@ -77,7 +78,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():
+    if is_number_text(value):
         return float(value)  # float, not int: a thousand digits are a long wait, not a ValueError
     try:
         when = email.utils.parsedate_to_datetime(value)
