@@ -29,8 +29,13 @@ def pytest_unconfigure(config) -> None:
 # search: pytest -m fuzz --hypothesis-profile long. Failing examples are kept in .hypothesis/ (replayed first
 # next time); the ones worth keeping forever become fixtures in tests/fuzz/regressions/.
 # `short` reports a failure as found: shrinking a CLI run's input takes minutes, which `long` spends.
-settings.register_profile("short", max_examples=80, database=DirectoryBasedExampleDatabase(_EXAMPLES),
-                          print_blob=True, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# `short` draws the same examples on every run (derandomize: seeded from each test's own code), so the suite's
+# verdict on a commit does not change from one run to the next; a random search is `long`'s job, run before a
+# change lands. (CI once failed on an input a random short run drew for the first time, on a commit whose suite
+# had passed three times.)
+settings.register_profile("short", max_examples=80, derandomize=True,
+                          database=DirectoryBasedExampleDatabase(_EXAMPLES), print_blob=True,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.register_profile("long", max_examples=3000, database=DirectoryBasedExampleDatabase(_EXAMPLES),
                           print_blob=True)
 settings.load_profile("short")

@@ -218,8 +218,10 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
 
 
 def _status_message(body: Any) -> str:
+    """A Status's message, cut so that the sentence quoting it (status, reason, request, retry note) stays one
+    line a terminal shows in two rows at most."""
     message = body.get("message") if isinstance(body, dict) and body.get("kind") == "Status" else None
-    return one_line(message) if isinstance(message, str) else ""
+    return one_line(message, 200) if isinstance(message, str) else ""
 
 
 def _status_reason(body: Any) -> str:
