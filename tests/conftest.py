@@ -26,15 +26,14 @@ def pytest_unconfigure(config) -> None:
 
 # The fuzzing campaign (tests/fuzz, marker `fuzz`) takes its example counts from these profiles; every other
 # property in the suite sets its own. `short` is every run's (about a minute of fuzzing); `long` is the deeper
-# search: pytest -m fuzz --hypothesis-profile long. Failing examples are kept in .hypothesis/ (replayed first
-# next time); the ones worth keeping forever become fixtures in tests/fuzz/regressions/.
-# `short` reports a failure as found: shrinking a CLI run's input takes minutes, which `long` spends.
+# search: pytest -m fuzz --hypothesis-profile long.
 # `short` draws the same examples on every run (derandomize: seeded from each test's own code), so the suite's
-# verdict on a commit does not change from one run to the next; a random search is `long`'s job, run before a
-# change lands. (CI once failed on an input a random short run drew for the first time, on a commit whose suite
-# had passed three times.)
-settings.register_profile("short", max_examples=80, derandomize=True,
-                          database=DirectoryBasedExampleDatabase(_EXAMPLES), print_blob=True,
+# verdict on a commit does not change from one run to the next: CI once failed on an input a random short run
+# drew for the first time, on a commit whose suite had passed three times. Its failures reproduce by running it
+# again, and it reports them as found: shrinking a CLI run's input takes minutes, which `long` spends.
+# `long` searches at random, before a change lands; its failing examples are kept in .hypothesis/ (replayed
+# first next time), and the ones worth keeping forever become fixtures in tests/fuzz/regressions/.
+settings.register_profile("short", max_examples=80, derandomize=True, database=None, print_blob=True,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.register_profile("long", max_examples=3000, database=DirectoryBasedExampleDatabase(_EXAMPLES),
                           print_blob=True)
