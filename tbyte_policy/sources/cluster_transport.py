@@ -12,6 +12,9 @@ A 429 or 5xx answer that says when to come back (``Retry-After``) is asked again
 (``rest.WithRetry``), but only within the same request's deadline: a wait that would end past it is not
 begun, so a server that says "in 999999 s" is a failure now, not a run that never ends. (The client's own
 ``client_go_retries``, off by default, sleeps whatever the header says: it stays off, like urllib3's retries.)
+A GET whose connection ends before any answer (closed or reset: a load balancer dropping the idle connection
+the pool reuses, an API server restarting) is asked again a second later, as client-go does (``rest.Request``
+takes it for a 500 with ``Retry-After: 1``); a write never is, and neither is an answer cut off midway.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ MAX_DOCUMENT_BYTES = 16 << 20
 MAX_ERROR_BYTES = 64 << 10
 # Attempts of one request whose answers keep saying Retry-After (client-go stops after 10 too).
 MAX_ATTEMPTS = 10
+# The wait before asking again a GET whose connection ended before any answer (client-go's artificial
+# Retry-After).
+DROPPED_RETRY_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -61,6 +67,14 @@ class Deadline(NamedTuple):
 
 class LiveError(Exception):
     """A one-line, user-facing error of the live mode (never contains secret values)."""
+
+
+class _Dropped(Exception):
+    """The connection ended before any answer to a GET: ``error`` says so, for when it is not asked again."""
+
+    def __init__(self, error: LiveError):
+        super().__init__(str(error))
+        self.error = error
 
 
 class Reply(NamedTuple):
@@ -273,7 +287,16 @@ class Api:
         attempt = 0
         while True:
             attempt += 1
-            status, result, asked = self._attempt(method, path, url, headers, body, consume, deadline, by_run, what)
+            try:
+                status, result, asked = self._attempt(method, path, url, headers, body, consume, deadline, by_run,
+                                                      what)
+            except _Dropped as dropped:
+                if attempt == MAX_ATTEMPTS or time.monotonic() + DROPPED_RETRY_SECONDS >= deadline:
+                    raise LiveError(f"{dropped.error} (asked {attempt} time{'s' if attempt > 1 else ''})") from None
+                self.log(f"{what}: the connection ended before an answer, asked again in "
+                         f"{DROPPED_RETRY_SECONDS:g} s (attempt {attempt + 1})")
+                time.sleep(DROPPED_RETRY_SECONDS)
+                continue
             wait = retry_after_seconds(asked, time.time())
             if wait is None:
                 return Reply(status, result)
@@ -323,6 +346,8 @@ class Api:
                 raise self._too_slow(by_run, what) from None
             if isinstance(exc, MalformedAnswer):
                 raise
+            if answer is None and method == "GET" and _ended_before_answer(exc):
+                raise _Dropped(self._transport_error(exc, what)) from None
             raise self._transport_error(exc, what) from None
         self.log(f"{method} {path} -> {status} ({time.monotonic() - started:.2f}s)")
         return status, result, asked
@@ -364,9 +389,23 @@ class Api:
         if isinstance(exc, urllib3.exceptions.SSLError):
             return LiveError(f"TLS error talking to the API server at {self.host}: {one_line(exc)}")
         if isinstance(exc, urllib3.exceptions.ProtocolError):
+            detail = str(exc.args[0]) if exc.args else str(exc)
+            cause = exc.args[-1] if len(exc.args) > 1 and isinstance(exc.args[-1], BaseException) else None
+            if cause is not None and str(cause) and str(cause) not in detail and repr(cause) not in detail:
+                detail = f"{detail.rstrip('.')} ({cause})"  # ("Connection aborted.", RemoteDisconnected(...))
             return LiveError(f"the connection to the API server at {self.host} broke while {what}: "
-                             f"{one_line(exc.args[0] if exc.args else exc)}")
+                             f"{one_line(detail)}")
         return LiveError(f"cannot talk to the API server at {self.host}: {one_line(exc)}")
+
+
+def _ended_before_answer(exc: BaseException) -> bool:
+    """Whether the connection was closed or reset before the answer's status line (client-go's
+    IsConnectionReset and IsProbableEOF), not refused, timed out or broken by TLS."""
+    import urllib3
+
+    cause = exc.args[1] if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1 else exc
+    return isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError,
+                              BrokenPipeError))
 
 
 class _Body:

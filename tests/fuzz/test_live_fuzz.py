@@ -14,7 +14,8 @@ misbehaviour is the catalogue's ``effect``, applied to the requests the server a
 - a kind that cannot be read is in ``unreadable_kinds`` (and the text report's ``could not read KIND``)
   with the reason of its class, the run exits 2, and no finding appears that the healthy namespace does not
   have: the rules never take an unreadable kind for empty; full Secrets change nothing at all;
-- a fatal answer (a cut body, a reset, a 5xx) is one line on stderr naming what was being read, exit 2;
+- a fatal answer (a cut body, a reset, a 5xx, a connection that keeps ending before any answer) is one line
+  on stderr naming what was being read, exit 2;
 - the run ends: ``--timeout`` and ``--deadline`` bound it (Retry-After included), and a run still going
   after ``RUN_BOUND_SECONDS`` fails the example instead of hanging the suite.
 """
@@ -108,6 +109,7 @@ DRAWN = {
     mb.TruncatedBody: lambda nth: st.builds(mb.TruncatedBody, st.just(nth), st.integers(1, 1 << 20)),
     mb.ChunkedCut: lambda nth: st.just(mb.ChunkedCut(nth)),
     mb.ResetMidBody: lambda nth: st.just(mb.ResetMidBody(nth)),
+    mb.Dropped: lambda nth: st.builds(mb.Dropped, st.just(nth), st.booleans()),
     mb.FullSecrets: lambda nth: st.builds(mb.FullSecrets, st.just(nth),
                                           st.sampled_from(["SecretList", "PartialObjectMetadataList"])),
 }
@@ -180,6 +182,8 @@ def _effect(request) -> str:
     if request.method != "GET" and misbehaviour.effect == "unreadable" and \
             not isinstance(misbehaviour, (mb.TooManyRequests, mb.Refused)):
         return "normal"  # a 200 to a write: it was done, whatever the body says
+    if request.method != "GET" and isinstance(misbehaviour, mb.Dropped):
+        return "fatal"  # a write is never sent twice
     return misbehaviour.effect
 
 

@@ -21,6 +21,7 @@ import base64
 import copy
 import itertools
 import json
+import os
 import re
 import socket
 import ssl
@@ -159,7 +160,8 @@ class Answer:
 
     ``whole``: with its Content-Length; ``claims_more``: a Content-Length ``missing`` bytes larger than
     the body, then the connection closed; ``chunked_cut``: chunked, the first half of the body and no last
-    chunk; ``reset``: half the body, then a TCP reset."""
+    chunk; ``reset``: half the body, then a TCP reset; ``closed_at_once`` / ``reset_at_once``: no answer at
+    all, the connection closed (FIN) or reset (RST) once the request is read."""
 
     status: int
     body: bytes
@@ -791,11 +793,11 @@ def _make_handler(server: FakeK8sServer):
             length = int(self.headers.get("Content-Length") or 0)
             sent = self.rfile.read(length) if length else b""
             code, body = server.handle(self.command, self.path, self.headers, sent)
-            if code == 0:  # hang knob: the server is stopping, say nothing
-                self.close_connection = True
-                return
             if isinstance(body, Answer):
                 self._send_answer(body)
+                return
+            if code == 0:  # hang knob: the server is stopping, say nothing
+                self.close_connection = True
                 return
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             header_seconds, body_seconds = server.slowness(self.path)
@@ -823,6 +825,19 @@ def _make_handler(server: FakeK8sServer):
 
         def _send_answer(self, answer: Answer) -> None:
             body, framing = answer.body, answer.framing
+            if framing in ("closed_at_once", "reset_at_once"):
+                try:
+                    if framing == "reset_at_once":
+                        # SO_LINGER 0, and the descriptor closed now (the handler's files would keep it open
+                        # until the handler ends): the client gets RST, never FIN
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        os.close(self.connection.detach())
+                    else:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self.close_connection = True
+                return
             head = [f"HTTP/1.1 {answer.status} {REASONS.get(answer.status, 'OK')}",
                     f"Content-Type: {answer.content_type}",
                     *(f"{name}: {value}" for name, value in answer.headers)]

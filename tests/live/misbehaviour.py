@@ -2,10 +2,10 @@
 
 Each class is one way a real API server, or the proxy or load balancer in front of it, answers badly: text
 that is not JSON, a body cut short (by a Content-Length that promises more, a chunked body without its last
-chunk, a TCP reset), an HTML error page, lists whose items are not objects or not of the kind asked for,
-throttling (429 with Retry-After), 5xx with and without a Status body, an empty 200, and full Secrets with
-their data to a client that asked for metadata only. ``nth`` restricts one to the Nth request (1-based) of
-the resource it is set for; every request otherwise.
+chunk, a TCP reset), a connection that ends before any answer, an HTML error page, lists whose items are not
+objects or not of the kind asked for, throttling (429 with Retry-After), 5xx with and without a Status body,
+an empty 200, and full Secrets with their data to a client that asked for metadata only. ``nth`` restricts
+one to the Nth request (1-based) of the resource it is set for; every request otherwise.
 
 ``effect`` says what the live audit must make of an answer: ``unreadable`` (that kind is reported unreadable,
 the rest of the audit goes on), ``fatal`` (a one-line error, exit 2), ``retry`` (the client waits as told and
@@ -264,6 +264,22 @@ class ResetMidBody(Misbehaviour):
         return Answer(status, _json(normal), framing="reset")
 
 
+@dataclass(frozen=True)
+class Dropped(Misbehaviour):
+    """No answer at all: the connection is closed (a load balancer dropping the idle connection a client
+    reuses, an API server restarting) or reset once the request is read. A client asks a GET again a second
+    later, as client-go does (a 500 with ``Retry-After: 1`` to it); a write it never sends twice, so that one
+    fails."""
+
+    reset: bool = False
+    effect: ClassVar[str] = "retry"
+    given_up: ClassVar[str] = "fatal"
+    retry_after: ClassVar[str] = "1"  # the wait the client takes before asking again
+
+    def answer(self, exchange):
+        return Answer(0, b"", framing="reset_at_once" if self.reset else "closed_at_once")
+
+
 # ---------------------------------------------------------------- more than was asked for
 
 
@@ -300,5 +316,5 @@ def _planted(secret: dict) -> dict:
 
 CATALOGUE: tuple[type[Misbehaviour], ...] = (
     MalformedJson, HtmlPage, EmptyBody, JunkItems, ItemMetadata, WrongKindItem, WrongListKind, StatusIn200,
-    TooManyRequests, ServerError, Refused, TruncatedBody, ChunkedCut, ResetMidBody, FullSecrets,
+    TooManyRequests, ServerError, Refused, TruncatedBody, ChunkedCut, ResetMidBody, Dropped, FullSecrets,
 )

@@ -1,5 +1,7 @@
 """A throttled or failing API server that says when to come back (Retry-After): asked again as it says, within
-the request's --timeout and the audit's --deadline, never waited for past them, at most MAX_ATTEMPTS times."""
+the request's --timeout and the audit's --deadline, never waited for past them, at most MAX_ATTEMPTS times.
+A GET whose connection ends before any answer is asked again a second later, as client-go does; a write is
+not."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tbyte_policy.cli import app
-from tbyte_policy.sources.cluster_transport import MAX_ATTEMPTS
+from tbyte_policy.sources.cluster_transport import DROPPED_RETRY_SECONDS, MAX_ATTEMPTS
 
 from .cluster_fixtures import NS, cluster
-from .misbehaviour import RETRY_AFTER_INVALID, RETRY_AFTER_VALID, ServerError, TooManyRequests
+from .misbehaviour import RETRY_AFTER_INVALID, RETRY_AFTER_VALID, Dropped, ServerError, TooManyRequests
 
 HEALTHY = cluster("production").objects
 THROTTLED = "HTTP 429 TooManyRequests{note}: Too many requests, please try again later."
@@ -95,3 +97,51 @@ def test_the_publish_write_is_asked_again_when_throttled(k8s_server):
     assert [(r.method, type(r.misbehaviour)) for r in server.requests_for("policyreports")] == [
         ("GET", type(None)), ("PATCH", TooManyRequests), ("PATCH", type(None))]
     assert server.stored("policyreports", NS, "tbyte-policy") is not None
+
+
+DROPPED = {False: "Remote end closed connection without response", True: "[Errno 104] Connection reset by peer"}
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_a_get_whose_connection_ends_before_an_answer_is_asked_again(k8s_server, reset):
+    """A load balancer that drops the idle connection the client's pool reuses, an API server restarting."""
+    server = k8s_server(HEALTHY, misbehave={"pods": Dropped(nth=1, reset=reset),
+                                            "namespaces": Dropped(nth=1, reset=reset)})
+    result = live(server)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["resources"] == len(HEALTHY)
+    for resource in ("pods", "namespaces"):
+        assert [type(r.misbehaviour) for r in server.requests_for(resource)] == [Dropped, type(None)]
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_a_connection_that_always_ends_before_an_answer_is_given_up_within_the_timeout(k8s_server, reset):
+    server = k8s_server(HEALTHY, misbehave={"pods": Dropped(reset=reset)})
+    result = live(server, timeout="3")
+    asked = len(server.requests_for("pods"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"tbyte-policy: the connection to the API server at {server.url} broke while listing "
+                             f"Pod: Connection aborted ({DROPPED[reset]}) (asked {asked} times)\n")
+    # a second apart, within --timeout 3: the third attempt is the last one a second's wait leaves room for
+    assert 2 <= asked <= 3 and DROPPED_RETRY_SECONDS == 1
+
+
+def test_a_connection_that_always_ends_before_an_answer_is_asked_max_attempts_times(k8s_server):
+    server = k8s_server(HEALTHY, misbehave={"deployments": Dropped()})
+    result = live(server, timeout="30")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.endswith(f"broke while listing Deployment: Connection aborted ({DROPPED[False]}) "
+                                  f"(asked {MAX_ATTEMPTS} times)\n"), result.stderr
+    assert len(server.requests_for("deployments")) == MAX_ATTEMPTS
+
+
+def test_a_write_whose_connection_ends_before_an_answer_is_not_sent_again(k8s_server):
+    """The apply may have been done: client-go never repeats a write, and neither does --publish."""
+    server = k8s_server(HEALTHY, misbehave={"policyreports": Dropped(nth=2)})
+    result = live(server, "--publish")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["summary"]["resources"] == len(HEALTHY)  # the audit's report is written
+    assert result.stderr == (f"tbyte-policy: the connection to the API server at {server.url} broke while applying "
+                             f"PolicyReport {NS}/tbyte-policy: Connection aborted ({DROPPED[False]})\n")
+    assert [(r.method, type(r.misbehaviour)) for r in server.requests_for("policyreports")] == [
+        ("GET", type(None)), ("PATCH", Dropped)]
