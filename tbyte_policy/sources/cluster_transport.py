@@ -390,7 +390,7 @@ class Api:
             return LiveError(f"TLS error talking to the API server at {self.host}: {one_line(exc)}")
         if isinstance(exc, urllib3.exceptions.ProtocolError):
             detail = str(exc.args[0]) if exc.args else str(exc)
-            cause = exc.args[-1] if len(exc.args) > 1 and isinstance(exc.args[-1], BaseException) else None
+            cause = _protocol_cause(exc)
             if cause is not None and str(cause) and str(cause) not in detail and repr(cause) not in detail:
                 detail = f"{detail.rstrip('.')} ({cause})"  # ("Connection aborted.", RemoteDisconnected(...))
             return LiveError(f"the connection to the API server at {self.host} broke while {what}: "
@@ -398,12 +398,17 @@ class Api:
         return LiveError(f"cannot talk to the API server at {self.host}: {one_line(exc)}")
 
 
+def _protocol_cause(exc: BaseException) -> BaseException | None:
+    """The error urllib3's ProtocolError wraps (``("Connection aborted.", RemoteDisconnected(...))``)."""
+    return exc.args[-1] if len(exc.args) > 1 and isinstance(exc.args[-1], BaseException) else None
+
+
 def _ended_before_answer(exc: BaseException) -> bool:
     """Whether the connection was closed or reset before the answer's status line (client-go's
     IsConnectionReset and IsProbableEOF), not refused, timed out or broken by TLS."""
     import urllib3
 
-    cause = exc.args[1] if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1 else exc
+    cause = _protocol_cause(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else exc
     return isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError,
                               BrokenPipeError))
 
