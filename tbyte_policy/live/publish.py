@@ -25,7 +25,7 @@ from urllib.parse import quote
 from tbyte_policy.findings import Report
 from tbyte_policy.model import mapping, text
 from tbyte_policy.reporters.policyreport import API_VERSION, REPORT_NAME, as_document
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, named_object, one_line
+from tbyte_policy.sources.cluster_listing import STATUS_MESSAGE_CHARS, MalformedAnswer, named_object, one_line
 from tbyte_policy.sources.cluster_transport import Api, Deadline, LiveError, Reply
 
 FIELD_MANAGER = "tbyte-policy"
@@ -133,7 +133,7 @@ def _names_the_report(body: Any) -> bool:
 
 def _said(body: Any) -> str:
     message = body.get("message") if isinstance(body, dict) else None
-    return f": {one_line(message, 200)}" if isinstance(message, str) and message else ""
+    return f": {one_line(message, STATUS_MESSAGE_CHARS)}" if isinstance(message, str) and message else ""
 
 
 def _refused(reply: Reply, where: str, namespace: str) -> LiveError:

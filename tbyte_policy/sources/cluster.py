@@ -25,7 +25,13 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from tbyte_policy.sources import Document, LoadResult
-from tbyte_policy.sources.cluster_listing import MalformedAnswer, describe, named_object, one_line
+from tbyte_policy.sources.cluster_listing import (
+    STATUS_MESSAGE_CHARS,
+    MalformedAnswer,
+    describe,
+    named_object,
+    one_line,
+)
 from tbyte_policy.sources.cluster_transport import INSTALL_HINT, JSON_ACCEPT, Api, Deadline, LiveError, Reply
 from tbyte_policy.sources.cluster_trim import Trimmer
 
@@ -218,10 +224,8 @@ def _load_configuration(kubeconfig: str | None, context: str | None):
 
 
 def _status_message(body: Any) -> str:
-    """A Status's message, cut so that the sentence quoting it (status, reason, request, retry note) stays one
-    line a terminal shows in two rows at most."""
     message = body.get("message") if isinstance(body, dict) and body.get("kind") == "Status" else None
-    return one_line(message, 200) if isinstance(message, str) else ""
+    return one_line(message, STATUS_MESSAGE_CHARS) if isinstance(message, str) else ""
 
 
 def _status_reason(body: Any) -> str:

@@ -44,6 +44,11 @@ class ListPage(NamedTuple):
     items: int
 
 
+# A Status message a server sent, as any message quotes it: short enough that the sentence around it (status,
+# reason, the request, a retry note) stays within two terminal rows.
+STATUS_MESSAGE_CHARS = 200
+
+
 def one_line(text: BaseException | str, limit: int = 300) -> str:
     """Text for a one-line message, as the live mode quotes whatever a server sent: runs of whitespace (line
     breaks included) become a space, characters that do not print (control characters, which could drive a
@@ -214,7 +219,8 @@ def _read_items(text: _Text, on_item: Callable[[Any, int], None]) -> int:
 def _page(envelope: dict[str, Any], items: int | None, expected: tuple[str, ...]) -> ListPage:
     kind = envelope.get("kind")
     if kind == "Status":
-        details = ", ".join(one_line(value, 60 if key != "message" else 200) for key in ("status", "reason", "message")
+        details = ", ".join(one_line(value, 60 if key != "message" else STATUS_MESSAGE_CHARS)
+                            for key in ("status", "reason", "message")
                             if isinstance(value := envelope.get(key), str) and value)
         raise MalformedAnswer(f"a Status{f' ({details})' if details else ''}, not a {expected[0]}")
     if kind not in expected:
